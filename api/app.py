@@ -1,0 +1,65 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp
+
+from api.auth.cache import ApiKeyCache
+from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware, require_roles
+from api.auth.routes import ApiKeyController
+from api.db import asyncpg_dsn, create_engine, provide_transaction
+from api.errors import EXCEPTION_HANDLERS
+from api.observability import RequestContext, configure_logging
+from api.openapi import finalize_schema, openapi_config
+from api.ops.routes import ROUTES as OPS_ROUTES
+from api.settings import Settings, load_settings
+
+
+def create_litestar(settings: Settings) -> Litestar:
+    """The Litestar application itself (tests use this; servers use :func:`create_app`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(settings)
+        cache = ApiKeyCache(
+            engine, asyncpg_dsn(settings.database_url or ""), settings.api_key_cache_ttl_seconds
+        )
+        app.state.engine = engine
+        app.state.api_key_cache = cache
+        await cache.start()
+        try:
+            yield
+        finally:
+            await cache.stop()
+            await engine.dispose()
+
+    app = Litestar(
+        route_handlers=[*OPS_ROUTES, ApiKeyController],
+        lifespan=[lifespan],
+        dependencies={"tx": Provide(provide_transaction)},
+        middleware=[
+            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC)
+        ],
+        guards=[require_roles],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,  # configure_logging owns the format: one JSON object per line
+    )
+    app.state.settings = settings
+    finalize_schema(app)
+    return app
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The ASGI app servers run: the Litestar app wrapped with request ids, access logs and metrics."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    return RequestContext(create_litestar(settings), access_log_enabled=settings.access_log)

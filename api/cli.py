@@ -1,0 +1,172 @@
+"""The ``helpdesk`` command: serve, migrate, openapi, api-keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from api.settings import Settings, load_settings
+
+
+def _database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` when set; otherwise the embedded server in the data directory (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    from api.embedded import start_embedded
+
+    url = start_embedded(settings.data_path)
+    # Child processes (uvicorn workers) inherit the URL instead of starting their own server.
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+async def _bootstrap_admin_key(database_url: str) -> str | None:
+    """On a database without any API key, make an admin key so the first user can get in."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from api.auth.schemas import ApiKeyCreate
+    from api.auth.service import create_api_key
+    from api.db import sqlalchemy_url
+
+    engine = create_async_engine(sqlalchemy_url(database_url))
+    try:
+        async with engine.begin() as conn:
+            # Serialise concurrent first starts so only one of them mints the key.
+            await conn.execute(text("LOCK TABLE api_keys IN EXCLUSIVE MODE"))
+            if await conn.scalar(text("SELECT EXISTS (SELECT 1 FROM api_keys)")):
+                return None
+            created = await create_api_key(conn, ApiKeyCreate(name="bootstrap admin", role="admin"))
+            return created.token
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.migrations import upgrade
+    from api.observability import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    url = _database_url(settings)
+    upgrade(url)
+    token = asyncio.run(_bootstrap_admin_key(url))
+    if args.workers > 1:
+        # Each worker keeps its own metrics; this directory lets /metrics add them up.
+        metrics_dir = settings.data_path / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    base = f"http://{shown_host}:{args.port}"
+    print(f"helpdesk-api on {base}  (docs: {base}/docs)", flush=True)
+    if token:
+        print(f"admin API key (shown once, keep it safe): {token}", flush=True)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from api.migrations import upgrade
+
+    upgrade(_database_url(load_settings()))
+    print("database schema is at head", file=sys.stderr)
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from api.app import create_litestar
+    from api.openapi import SPEC_PATH, render_spec
+
+    spec = render_spec(create_litestar(load_settings()))
+    if args.output == "-":
+        sys.stdout.write(spec)
+        return 0
+    path = Path(args.output) if args.output else SPEC_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+async def _create_key(database_url: str, name: str, role: str) -> str:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from api.auth.schemas import ApiKeyCreate
+    from api.auth.service import create_api_key
+    from api.db import sqlalchemy_url
+
+    engine = create_async_engine(sqlalchemy_url(database_url))
+    try:
+        async with engine.begin() as conn:
+            created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
+            return created.token
+    finally:
+        await engine.dispose()
+
+
+def cmd_api_keys_create(args: argparse.Namespace) -> int:
+    from api.migrations import upgrade
+
+    url = _database_url(load_settings())
+    upgrade(url)
+    # Only the token on stdout, so `TOKEN=$(helpdesk api-keys create …)` works.
+    print(asyncio.run(_create_key(url, args.name, args.role)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpdesk", description="Helpdesk ticketing API")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (on an embedded PostgreSQL without DATABASE_URL)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest migration")
+    migrate.set_defaults(func=cmd_migrate)
+
+    openapi = commands.add_parser("openapi", help="write the OpenAPI spec (default openapi/openapi.json)")
+    openapi.add_argument("--output", "-o", help="file to write, or - for stdout")
+    openapi.set_defaults(func=cmd_openapi)
+
+    api_keys = commands.add_parser("api-keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = api_keys.add_parser("create", help="create a key and print only its token")
+    create.add_argument("--role", choices=("admin", "agent"), required=True)
+    create.add_argument("--name", required=True)
+    create.set_defaults(func=cmd_api_keys_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

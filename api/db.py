@@ -1,0 +1,93 @@
+"""The database: one async engine per process, the declarative base, and the request's unit of work.
+
+Every request that touches the database runs in exactly one transaction, opened by the ``tx`` dependency
+and committed in exactly one place (:func:`provide_transaction`). The commit happens *before* the response
+is sent, so a failed COMMIT becomes an error response — never a 2xx for work that was not stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from api.settings import Settings
+
+# Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _split_scheme(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {parts.scheme!r}")
+    return scheme, urlunsplit(("", *parts[1:]))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgres://…`` / ``postgresql://…`` → the asyncpg dialect URL SQLAlchemy needs."""
+    _, rest = _split_scheme(url)
+    return "postgresql+asyncpg:" + rest
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL as a plain DSN for a raw asyncpg connection (LISTEN, benchmarks)."""
+    _, rest = _split_scheme(url)
+    return "postgresql:" + rest
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set (helpdesk serve sets it for the embedded server)")
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,  # asyncpg reports dead connections on use; a ping would cost a round trip each
+        connect_args={"server_settings": {"application_name": "helpdesk-api", "jit": "off"}},
+    )
+
+
+async def raw_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy connection, for hot paths that skip the SQL layer."""
+    fairy = await conn.get_raw_connection()
+    driver: Any = fairy.driver_connection
+    return driver
+
+
+Transaction: TypeAlias = NamedDependency[AsyncConnection]
+"""Annotate a handler parameter ``tx: Transaction`` to run in the request's transaction."""
+
+
+async def provide_transaction(state: State) -> AsyncGenerator[AsyncConnection, None]:
+    """The request's unit of work: commits when the handler returns, rolls back when it raises.
+
+    Litestar runs this cleanup before the response is sent, so a COMMIT that fails raises here
+    and is answered by the error handlers instead of the handler's 2xx.
+    """
+    engine: AsyncEngine = state.engine
+    async with engine.connect() as conn, conn.begin():
+        yield conn

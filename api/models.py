@@ -1,0 +1,9 @@
+"""Every table, imported in one place so Alembic sees the whole schema."""
+
+from api.auth.models import ApiKey
+from api.db import Base
+from api.people.models import Agent
+
+metadata = Base.metadata
+
+__all__ = ["Agent", "ApiKey", "metadata"]

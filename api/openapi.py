@@ -1,0 +1,141 @@
+"""The OpenAPI contract: configuration, error responses on every operation, and the committed file.
+
+Error responses are derived here from what each handler can actually raise (a body → 400/413/422,
+an API key → 401, a role guard → 403, declared domain errors → 404/409/412…), in one place, so that
+the spec cannot forget a status a route answers with.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, OpenAPIMediaType, OpenAPIResponse, Reference, SecurityScheme
+
+from api import __version__
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, Problem
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.handlers import HTTPRouteHandler
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+SECURITY_SCHEME = "apiKey"
+PROBLEMS_OPT = "problems"
+
+DESCRIPTION = """\
+Helpdesk ticketing API: tickets, SLA policies, escalation rules and signed, durable webhooks.
+
+Authenticate with an API key: `Authorization: Bearer hdk_…`. Errors are RFC 9457
+`application/problem+json`; branch on `type`, show `detail`, and read `errors` for field problems.
+"""
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Helpdesk API",
+        version=__version__,
+        description=DESCRIPTION,
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+        use_handler_docstrings=True,
+        security=[{SECURITY_SCHEME: []}],
+        components=Components(
+            security_schemes={
+                SECURITY_SCHEME: SecurityScheme(
+                    type="http", scheme="bearer", description="An API key created with `createApiKey`."
+                )
+            }
+        ),
+    )
+
+
+def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
+    """Handler ``opt`` declaring the domain errors a route raises beyond those derived automatically."""
+    return {PROBLEMS_OPT: statuses}
+
+
+def _problem_response(status: int) -> OpenAPIResponse:
+    slug, title = PROBLEM_TYPES[status]
+    example = {
+        "type": PROBLEM_TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": HTTPStatus(status).description,
+        "request_id": "5f0c6c1e9a1b4f0e8a3b2c1d0e9f8a7b",
+    }
+    if status == 422:
+        example["detail"] = "The request has invalid fields; see errors."
+        example["errors"] = [{"location": "body", "path": "$.name", "message": "Expected `str`, got `int`"}]
+    return OpenAPIResponse(
+        description=f"{title} (`{PROBLEM_TYPE_PREFIX}{slug}`)",
+        content={
+            PROBLEM_MEDIA_TYPE: OpenAPIMediaType(
+                schema=Reference(ref="#/components/schemas/Problem"), example=example
+            )
+        },
+    )
+
+
+def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
+    from api.auth.guards import ROLES
+
+    statuses = {500}
+    params = handler.parsed_fn_signature.parameters
+    if "data" in params:
+        statuses |= {400, 413, 422}
+    if any(name not in ("self", "data", "tx", "request", "state") for name in params):
+        statuses.add(422)
+    if not public:
+        statuses.add(401)
+        roles = handler.opt.get(ROLES)
+        if roles is not None and set(roles) != {"admin", "agent"}:
+            statuses.add(403)
+    return statuses
+
+
+def finalize_schema(app: Litestar) -> None:
+    """Complete every operation: summary from the docstring, security, and all problem responses."""
+    from api.auth.guards import PUBLIC
+
+    schema = app.openapi_schema
+    handlers: dict[str, HTTPRouteHandler] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.include_in_schema and isinstance(handler.operation_id, str):
+                handlers[handler.operation_id] = handler
+
+    for path_item in (schema.paths or {}).values():
+        for method in ("get", "put", "post", "patch", "delete"):
+            operation = getattr(path_item, method)
+            if operation is None:
+                continue
+            handler = handlers.get(operation.operation_id or "")
+            if handler is None:
+                raise RuntimeError(f"operation {operation.operation_id!r} needs an explicit operation_id")
+            if operation.description:
+                summary, _, rest = operation.description.strip().partition("\n")
+                operation.summary = summary.strip()
+                operation.description = rest.strip() or None
+            public = bool(handler.opt.get(PUBLIC))
+            if public:
+                operation.security = []
+            responses = operation.responses or {}
+            # Litestar documents its own validation error shape; ours replaces it.
+            responses.pop("400", None)
+            for status in sorted(_derived_statuses(handler, public) | set(handler.opt.get(PROBLEMS_OPT, ()))):
+                responses[str(status)] = _problem_response(status)
+            operation.responses = responses
+
+    _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
+    schema.components.schemas = {**(schema.components.schemas or {}), **components}
+
+
+def render_spec(app: Litestar) -> str:
+    """The spec as committed: sorted keys and fixed indentation, so it is identical across runs."""
+    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,130 @@
+"""Test fixtures: a real PostgreSQL (embedded unless DATABASE_URL is set), schema from the migrations.
+
+Isolation: every test starts from empty tables (TRUNCATE after each test), and gets its own app instance
+so no in-process cache outlives the data it was built from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from api.app import create_app
+from api.auth.schemas import ApiKeyCreate
+from api.auth.service import create_api_key
+from api.db import asyncpg_dsn, sqlalchemy_url
+from api.embedded import ensure_database, start_embedded, stop_embedded
+from api.migrations import upgrade
+from api.settings import Settings, load_settings
+
+
+def _with_database(url: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _drop_database(admin_url: str, database: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server under test: DATABASE_URL when given, else an embedded one for this session."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield external
+        return
+    data_dir = tmp_path_factory.mktemp("embedded")
+    yield start_embedded(data_dir, database="postgres")
+    stop_embedded(data_dir)
+
+
+@pytest.fixture(scope="session")
+def fresh_database(server_url: str) -> Iterator[object]:
+    """Factory for throwaway databases on the test server (for migration and CLI tests)."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"helpdesk_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(ensure_database(asyncpg_dsn(server_url), name))
+        created.append(name)
+        return _with_database(server_url, name)
+
+    yield make
+    for name in created:
+        asyncio.run(_drop_database(server_url, name))
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database: object) -> str:
+    url: str = fresh_database()  # type: ignore[operator]
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    base = load_settings({})
+    import msgspec
+
+    return msgspec.structs.replace(base, database_url=database_url, api_key_cache_ttl_seconds=60.0)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(sqlalchemy_url(database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        if tables:
+            names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    async with AsyncTestClient(create_app(settings)) as client:
+        yield client
+
+
+async def make_key(engine: AsyncEngine, role: str = "admin", name: str = "test key") -> str:
+    async with engine.begin() as conn:
+        created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
+    return created.token
+
+
+@pytest.fixture
+async def admin_headers(engine: AsyncEngine) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await make_key(engine, 'admin')}"}
+
+
+@pytest.fixture
+async def agent_headers(engine: AsyncEngine) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await make_key(engine, 'agent')}"}
