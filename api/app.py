@@ -15,9 +15,11 @@ from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware, require_role
 from api.auth.routes import ApiKeyController
 from api.db import asyncpg_dsn, create_engine, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
+from api.jobs import build_jobs
 from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
+from api.runner import Runner
 from api.settings import Settings, load_settings
 
 
@@ -27,15 +29,20 @@ def create_litestar(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings)
-        cache = ApiKeyCache(
-            engine, asyncpg_dsn(settings.database_url or ""), settings.api_key_cache_ttl_seconds
-        )
+        dsn = asyncpg_dsn(settings.database_url or "")
+        cache = ApiKeyCache(engine, dsn, settings.api_key_cache_ttl_seconds)
         app.state.engine = engine
         app.state.api_key_cache = cache
         await cache.start()
+        runner = Runner(dsn, build_jobs(engine, settings)) if settings.run_worker else None
+        app.state.runner = runner
+        if runner is not None:
+            await runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await cache.stop()
             await engine.dispose()
 

@@ -9,6 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import msgspec
+
 from api.settings import Settings, load_settings
 
 
@@ -84,6 +86,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_worker(settings: Settings, database_url: str) -> None:
+    import signal
+
+    from api.db import asyncpg_dsn, create_engine
+    from api.jobs import build_jobs
+    from api.runner import Runner
+
+    settings = msgspec.structs.replace(settings, database_url=database_url)
+    engine = create_engine(settings)
+    runner = Runner(asyncpg_dsn(database_url), build_jobs(engine, settings))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await runner.start()
+    print("helpdesk worker running; Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        await stopping.wait()
+    finally:
+        await runner.stop()
+        await engine.dispose()
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Run only the background runner (scheduled work, webhook delivery), to scale it out."""
+    from api.observability import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    url = _database_url(settings)
+    asyncio.run(_run_worker(settings, url))
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     from api.migrations import upgrade
 
@@ -142,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="API processes")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run only the background runner (scale-out)")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest migration")
     migrate.set_defaults(func=cmd_migrate)

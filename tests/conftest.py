@@ -80,7 +80,7 @@ def settings(database_url: str) -> Settings:
     base = load_settings({})
     import msgspec
 
-    return msgspec.structs.replace(base, database_url=database_url, api_key_cache_ttl_seconds=60.0)
+    return msgspec.structs.replace(base, database_url=database_url, run_worker=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,13 @@
+"""The jobs every background runner runs. Features add their job here."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.runner import Job
+from api.settings import Settings
+
+
+def build_jobs(engine: AsyncEngine, settings: Settings) -> list[Job]:
+    jobs: list[Job] = []
+    return jobs

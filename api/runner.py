@@ -1,0 +1,112 @@
+"""The background runner: claims due work from PostgreSQL, woken by LISTEN/NOTIFY, with a fallback poll.
+
+A *job* is one kind of work (webhook delivery, scheduled ticket actions…). The runner gives each job a
+loop: run a batch; if the batch found work, run again at once; otherwise sleep until a NOTIFY on one of
+the job's channels or the poll interval, whichever comes first. Jobs claim rows with
+``FOR UPDATE SKIP LOCKED``, so any number of runners (inside ``helpdesk serve`` processes and standalone
+``helpdesk worker`` processes) can share one database safely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import asyncpg
+
+log = logging.getLogger("api.runner")
+
+RECONNECT_DELAY_SECONDS = 1.0
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+class Job(Protocol):
+    name: str
+    channels: Sequence[str]
+    """NOTIFY channels that mean "there may be work for you now"."""
+    poll_interval: float
+    """Seconds between polls when no notification arrives (missed NOTIFYs, timed work falling due)."""
+
+    async def run_once(self) -> bool:
+        """Process one batch of due work; return True when there may be more right away."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources (HTTP clients…) when the runner stops."""
+        ...
+
+
+class Runner:
+    def __init__(self, dsn: str, jobs: Sequence[Job]) -> None:
+        self._dsn = dsn
+        self._jobs = list(jobs)
+        self._wake: dict[str, list[asyncio.Event]] = {}
+        self._events = {job.name: asyncio.Event() for job in self._jobs}
+        for job in self._jobs:
+            for channel in job.channels:
+                self._wake.setdefault(channel, []).append(self._events[job.name])
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        if self._wake:
+            self._tasks.append(asyncio.create_task(self._keep_listening(), name="runner-listener"))
+        for job in self._jobs:
+            self._tasks.append(asyncio.create_task(self._loop(job), name=f"runner-{job.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for job in self._jobs:
+            await job.close()
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+
+    def wake_all(self) -> None:
+        for event in self._events.values():
+            event.set()
+
+    async def _loop(self, job: Job) -> None:
+        wake = self._events[job.name]
+        while True:
+            wake.clear()  # before the batch: a NOTIFY arriving during it must trigger another one
+            try:
+                more = await job.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job failed", extra={"job": job.name})
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+                continue
+            if more:
+                await asyncio.sleep(0)  # let other jobs and requests in between batches
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=job.poll_interval)
+
+    def _on_notification(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        for event in self._wake.get(channel, ()):
+            event.set()
+
+    async def _keep_listening(self) -> None:
+        while True:
+            if self._listener is None or self._listener.is_closed():
+                try:
+                    conn = await asyncpg.connect(
+                        self._dsn, server_settings={"application_name": "helpdesk-runner"}
+                    )
+                    for channel in self._wake:
+                        await conn.add_listener(channel, self._on_notification)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("runner cannot LISTEN, relying on polling: %s", exc)
+                else:
+                    self._listener = conn
+                    self.wake_all()  # notifications may have been missed while disconnected
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
