@@ -10,9 +10,11 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -108,10 +110,24 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         await conn.close()
 
 
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """A client for a fresh app instance (one "API process"); ``litestar_app(client)`` reaches its state."""
+    app = create_app(settings)
+    async with AsyncTestClient(app) as client:
+        client.helpdesk_app = app  # type: ignore[attr-defined]
+        yield client
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    async with AsyncTestClient(create_app(settings)) as client:
+    async with app_client(settings) as client:
         yield client
+
+
+def litestar_app(client: AsyncTestClient) -> Litestar:  # type: ignore[type-arg]
+    """The Litestar app under a test client (create_app wraps it in RequestContext)."""
+    return client.helpdesk_app.app  # type: ignore[attr-defined,no-any-return]
 
 
 async def make_key(engine: AsyncEngine, role: str = "admin", name: str = "test key") -> str:

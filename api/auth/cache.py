@@ -35,14 +35,16 @@ class ApiKeyCache:
         self._entries: dict[bytes, tuple[Principal, float]] = {}
         self._listener: asyncpg.Connection | None = None
         self._listening = asyncio.Event()
+        self._first_attempt_done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.lookups_from_db = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._keep_listening(), name="api-key-cache-listener")
-        # Wait briefly so the cache is useful from the first request; it works (uncached) without it.
+        # Wait for the first connection attempt so the cache is useful from the first request;
+        # if it fails, authentication works uncached until the listener reconnects.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), timeout=5)
+            await asyncio.wait_for(self._first_attempt_done.wait(), timeout=5)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -95,6 +97,7 @@ class ApiKeyCache:
                     self._listener = conn
                     self._entries.clear()  # anything cached before may have missed a revocation
                     self._listening.set()
+                self._first_attempt_done.set()
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
     async def _close_listener(self) -> None:

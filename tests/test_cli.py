@@ -1,0 +1,122 @@
+"""The `helpdesk` command as a user runs it: real processes, real servers, loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.openapi import SPEC_PATH
+
+CLI = [sys.executable, "-m", "api.cli"]
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(overrides)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_openapi_command_writes_the_committed_spec():
+    result = run_cli("openapi", "--output", "-", env=_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == SPEC_PATH.read_text()
+    json.loads(result.stdout)
+
+
+def test_api_keys_create_prints_only_a_working_token(fresh_database):
+    url = fresh_database()
+    result = run_cli("api-keys", "create", "--role", "admin", "--name", "ci", env=_env(DATABASE_URL=url))
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    assert token.startswith("hdk_")
+
+
+def test_invalid_configuration_fails_clearly():
+    result = run_cli("migrate", env=_env(HELPDESK_DB_POOL_SIZE="lots"))
+    assert result.returncode != 0
+    assert "invalid configuration" in result.stderr
+    assert "db_pool_size" in result.stderr
+
+
+class Serve:
+    """`helpdesk serve` on the embedded PostgreSQL in a data directory of its own."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false")
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "serve exited early"
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("serve did not become ready")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=30)
+        return self.proc.returncode, out
+
+
+@pytest.mark.slow
+def test_serve_on_embedded_postgres_end_to_end(tmp_path):
+    data_dir = tmp_path / "helpdesk-data"
+    serve = Serve(data_dir)
+    try:
+        serve.wait_ready()
+        agent_key = run_cli("api-keys", "create", "--role", "agent", "--name", "sidecar", env=serve.env)
+        assert agent_key.returncode == 0, agent_key.stderr
+    finally:
+        code, out = serve.stop()
+    assert code == 0
+    assert f"http://127.0.0.1:{serve.port}" in out
+    assert f"http://127.0.0.1:{serve.port}/docs" in out
+    admin_token = next(word for word in out.split() if word.startswith("hdk_"))
+    # Ctrl-C stopped the embedded server too (the api-keys process had detached from it).
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
+
+    again = Serve(data_dir)
+    try:
+        again.wait_ready()
+        for token in (admin_token, agent_key.stdout.strip()):
+            response = httpx.get(f"{again.base}/v1/api-keys", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code in (200, 403)  # known keys survive a restart (agent: 403)
+        listed = httpx.get(f"{again.base}/v1/api-keys", headers={"Authorization": f"Bearer {admin_token}"})
+        assert [k["name"] for k in listed.json()["data"]] == ["bootstrap admin", "sidecar"]
+    finally:
+        code, out = again.stop()
+    assert code == 0
+    assert "hdk_" not in out  # the admin key is made once, on the empty database only
