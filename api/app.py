@@ -11,7 +11,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp
 
 from api.auth.cache import ApiKeyCache
-from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware, require_roles
+from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
 from api.db import asyncpg_dsn, create_engine, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
@@ -53,7 +53,6 @@ def create_litestar(settings: Settings) -> Litestar:
         middleware=[
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC)
         ],
-        guards=[require_roles],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -6,15 +6,16 @@ unknown routes (404) and wrong methods (405) would get no request id, no log lin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
+import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -31,7 +32,39 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
-access_log = logging.getLogger("api.access")
+
+class AccessLog:
+    """Access log lines (JSON, one per request) written in batches.
+
+    Going through ``logging`` and one write per line halved the throughput of a cheap route; lines are
+    encoded with msgspec and flushed every 50 ms or 32 KB instead (and at shutdown), so a crash loses
+    at most the last 50 ms of access lines — never an error log, which goes through ``logging``.
+    """
+
+    FLUSH_SECONDS = 0.05
+    FLUSH_BYTES = 32_768
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._flush_scheduled = False
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self._buffer += _encode_line(entry)
+        if len(self._buffer) >= self.FLUSH_BYTES:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._buffer:
+            data, self._buffer = self._buffer, bytearray()
+            sys.stderr.write(data.decode())
+            sys.stderr.flush()
+
+
+_encode_line = msgspec.json.Encoder().encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,15 +124,19 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp, *, access_log_enabled: bool) -> None:
         self.app = app
-        self.access_log_enabled = access_log_enabled
+        self.access_log = AccessLog() if access_log_enabled else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                if scope["type"] == "lifespan" and self.access_log is not None:  # type: ignore[comparison-overlap]
+                    self.access_log.flush()
             return
         method = scope["method"]
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
         request_id_bytes = request_id.encode()
         status = 500
@@ -118,21 +155,37 @@ class RequestContext:
         finally:
             duration = time.perf_counter() - started
             route = scope.get("path_template") or "unmatched"
-            labels = (method, route, str(status))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(duration)
-            if self.access_log_enabled:
-                access_log.info(
-                    "request",
-                    extra={
+            counter, histogram = _series(method, route, status)
+            counter.inc()
+            histogram.observe(duration)
+            if self.access_log is not None:
+                self.access_log.write(
+                    {
+                        "ts": round(time.time(), 6),
+                        "level": "info",
+                        "logger": "api.access",
+                        "msg": "request",
                         "request_id": request_id,
                         "method": method,
                         "route": route,
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": round(duration * 1000, 3),
-                    },
+                    }
                 )
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The metric children for one label set, memoised: ``.labels()`` takes a lock and builds keys."""
+    key = (method, route, status)
+    series = _SERIES.get(key)
+    if series is None:
+        labels = (method, route, str(status))
+        series = _SERIES[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    return series
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
