@@ -95,6 +95,7 @@ class Serve:
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGINT)
         out, _ = self.proc.communicate(timeout=30)
+        self.stderr.close()
         return self.proc.returncode, out
 
 
