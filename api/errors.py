@@ -178,6 +178,8 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         source = str(getattr(raw_source, "value", raw_source))
         key = str(item.get("key") or "")
         path = key
+        if source == "body" and key == "data" and message == "'data'":
+            message = "A JSON request body is required."  # Litestar reports the missing body as KeyError
         if source == "body":
             # msgspec says "… - at `$.data.subject`": the body is `data` to Litestar, `$` to clients.
             if match := _MSGSPEC_PATH.search(message):

@@ -8,6 +8,15 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from api.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+)
 
 PROBLEM = "application/problem+json"
 PREFIX = "urn:helpdesk:problem:"
@@ -123,3 +132,48 @@ async def test_missing_key_is_401_with_challenge(client, method):
     response = await getattr(client, method)("/v1/api-keys")
     assert_problem(response, 401, "unauthorized")
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_empty_body_says_a_body_is_required(client, admin_headers):
+    response = await client.post(
+        "/v1/api-keys", content=b"", headers={**admin_headers, "content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"] == [
+        {"location": "body", "path": "$", "message": "A JSON request body is required."}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "slug"),
+    [
+        (NotFound("Ticket 7 does not exist."), 404, "not-found"),
+        (Conflict("Email already in use."), 409, "conflict"),
+        (InvalidTransition("closed is terminal", rule="closed-is-terminal"), 409, "invalid-transition"),
+        (PreconditionFailed("Ticket changed since you read it."), 412, "precondition-failed"),
+        (Forbidden("Not yours."), 403, "forbidden"),
+        (Unprocessable("bad", errors=[FieldError("body", "$.x", "wrong")]), 422, "validation-error"),
+    ],
+)
+async def test_domain_errors_map_to_problems(error, status, slug):
+    """The single edge mapping, exercised through a throwaway route that raises each domain error."""
+    from litestar import Litestar, get
+
+    from api.errors import EXCEPTION_HANDLERS
+
+    @get("/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise error
+
+    app = Litestar([boom], exception_handlers=EXCEPTION_HANDLERS, logging_config=None)
+    async with AsyncTestClient(app) as client:
+        response = await client.get("/boom")
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["type"] == PREFIX + slug
+    assert body["detail"] == error.detail
+    if error.rule:
+        assert body["rule"] == error.rule
+    if error.errors:
+        assert body["errors"] == [{"location": "body", "path": "$.x", "message": "wrong"}]
