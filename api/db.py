@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy import MetaData
@@ -82,12 +83,24 @@ Transaction: TypeAlias = NamedDependency[AsyncConnection]
 """Annotate a handler parameter ``tx: Transaction`` to run in the request's transaction."""
 
 
-async def provide_transaction(state: State) -> AsyncGenerator[AsyncConnection, None]:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def provide_transaction(
+    request: Request[Any, Any, Any], state: State
+) -> AsyncGenerator[AsyncConnection, None]:
     """The request's unit of work: commits when the handler returns, rolls back when it raises.
 
     Litestar runs this cleanup before the response is sent, so a COMMIT that fails raises here
     and is answered by the error handlers instead of the handler's 2xx.
+
+    Reads (GET, HEAD) write nothing, so they run in autocommit: no BEGIN and COMMIT round trips,
+    which are two thirds of the database time of a single-query read.
     """
     engine: AsyncEngine = state.engine
-    async with engine.connect() as conn, conn.begin():
-        yield conn
+    async with engine.connect() as conn:
+        if request.method in READ_ONLY_METHODS:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with conn.begin():
+            yield conn
