@@ -50,6 +50,7 @@ class AccessLog:
 
     def write(self, entry: dict[str, Any]) -> None:
         self._buffer += _encode_line(entry)
+        self._buffer += b"\n"
         if len(self._buffer) >= self.FLUSH_BYTES:
             self.flush()
         elif not self._flush_scheduled:

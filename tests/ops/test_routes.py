@@ -74,10 +74,12 @@ async def test_unsafe_client_request_id_is_replaced(client):
 async def test_access_log_is_one_json_line_per_request(settings, capsys: pytest.CaptureFixture[str]):
     async with app_client(settings) as client:
         response = await client.get("/healthz", headers={"X-Request-ID": "log-check"})
+        await client.get("/healthz", headers={"X-Request-ID": "log-check-2"})
     # Lines are flushed in batches and at shutdown; the client has shut the app down by now.
-    lines = [line for line in capsys.readouterr().err.splitlines() if '"log-check"' in line]
-    assert len(lines) == 1
-    entry = json.loads(lines[0])
+    lines = [line for line in capsys.readouterr().err.splitlines() if '"log-check' in line]
+    assert len(lines) == 2
+    entry, second = (json.loads(line) for line in lines)
+    assert second["request_id"] == "log-check-2"
     assert entry["logger"] == "api.access"
     assert entry["request_id"] == "log-check"
     assert entry["method"] == "GET"
