@@ -11,6 +11,7 @@ import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -22,6 +23,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger("api.errors")
 
@@ -99,6 +101,10 @@ class PreconditionFailed(DomainError):
 
 class Unprocessable(DomainError):
     status, slug, title = 422, "validation-error", "Validation failed"
+
+
+class ServiceUnavailable(DomainError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
 
 
 # title and problem type for every status the API answers with, so the spec and the runtime agree.
@@ -222,6 +228,35 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     return problem_response(request, status, detail, headers=headers)
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, whether raised by asyncpg or wrapped by SQLAlchemy."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def _database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A safety net for input the database refuses that no validator caught (NUL characters, integers
+    beyond 64 bits, duplicates raced past a check): a client error, not a 500. Anything else is internal.
+    """
+    state = _sqlstate(exc) or ""
+    if state.startswith("22"):  # data exception: the value cannot be stored or compared
+        log.warning("database refused a value", extra={"request_id": _request_id(request), "sqlstate": state})
+        detail = "A value in the request cannot be stored (out of range, or it contains NUL characters)."
+        return problem_response(request, 422, detail)
+    if state == "23505":
+        return problem_response(request, 409, "The request conflicts with an existing record.")
+    if state == "23503":
+        return problem_response(request, 422, "The request refers to a record that does not exist.")
+    return _internal_error_handler(request, exc)
+
+
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error(
         "unhandled error",
@@ -236,5 +271,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_error_handler,
     ValidationException: _validation_handler,
     HTTPException: _http_exception_handler,
+    DBAPIError: _database_error_handler,
+    asyncpg.PostgresError: _database_error_handler,
     Exception: _internal_error_handler,
 }

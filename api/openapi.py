@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.openapi import OpenAPIConfig
@@ -134,6 +134,30 @@ def finalize_schema(app: Litestar) -> None:
 
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
     schema.components.schemas = {**(schema.components.schemas or {}), **components}
+    _forbid_unknown_fields(schema.components.schemas)
+
+
+def _struct_classes(root: type[msgspec.Struct] = msgspec.Struct) -> dict[str, type[msgspec.Struct]]:
+    found: dict[str, type[msgspec.Struct]] = {}
+    for cls in root.__subclasses__():
+        if cls.__module__.startswith("api."):
+            found[cls.__name__] = cls
+        found.update(_struct_classes(cls))
+    return found
+
+
+def _forbid_unknown_fields(schemas: dict[str, Any]) -> None:
+    """Say ``additionalProperties: false`` where the server refuses unknown fields, so the spec does
+    not promise that extra properties are accepted (Litestar's schemas leave this out)."""
+    structs = _struct_classes()
+    for name, component in schemas.items():
+        cls = structs.get(name)
+        if (
+            cls is not None
+            and cls.__struct_config__.forbid_unknown_fields
+            and not isinstance(component, dict)
+        ):
+            component.additional_properties = False
 
 
 def render_spec(app: Litestar) -> str:

@@ -177,3 +177,12 @@ async def test_domain_errors_map_to_problems(error, status, slug):
         assert body["rule"] == error.rule
     if error.errors:
         assert body["errors"] == [{"location": "body", "path": "$.x", "message": "wrong"}]
+
+
+async def test_values_the_database_cannot_store_are_422_not_500(client, admin_headers):
+    # PostgreSQL text cannot hold NUL; msgspec accepts it, so the database is the one to refuse.
+    response = await client.post(
+        "/v1/api-keys", json={"name": "bad\u0000name", "role": "agent"}, headers=admin_headers
+    )
+    body = assert_problem(response, 422, "validation-error")
+    assert "NUL" in body["detail"]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -67,6 +68,12 @@ class ApiKeyCache:
                 self._entries.clear()
             self._entries[token_hash] = (principal, time.monotonic() + self._ttl)
         return principal
+
+    def evict_key(self, key_id: uuid.UUID) -> None:
+        """Drop a key from this process's cache now (the revoking process does not wait for its NOTIFY)."""
+        for token_hash, (principal, _) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                self._entries.pop(token_hash, None)
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == REVOKE_ALL:

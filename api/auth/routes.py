@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import service
+from api.auth.cache import ApiKeyCache
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from api.db import Transaction
@@ -45,9 +47,15 @@ class ApiKeyController(Controller):
         return await service.get_api_key(tx, key_id)
 
     @post("/{key_id:uuid}/revoke", status_code=200, operation_id="revokeApiKey", opt=problems(404))
-    async def revoke_api_key(self, tx: Transaction, key_id: FromPath[uuid.UUID]) -> ApiKeyRead:
+    async def revoke_api_key(
+        self, request: Request[Any, Any, Any], tx: Transaction, key_id: FromPath[uuid.UUID]
+    ) -> ApiKeyRead:
         """Revoke an API key.
 
         Takes effect in every API process as soon as this call returns. Revoking twice is harmless.
         """
-        return await service.revoke_api_key(tx, key_id)
+        revoked = await service.revoke_api_key(tx, key_id)
+        # Other processes evict it when the NOTIFY sent with the commit arrives; this one at once.
+        cache: ApiKeyCache = request.app.state.api_key_cache
+        cache.evict_key(key_id)
+        return revoked

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Response, get
+from litestar import get
 from litestar.datastructures import State
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth.guards import PUBLIC
-from api.errors import Problem
+from api.errors import ServiceUnavailable
 from api.migrations import head_revision
 from api.observability import render_metrics
 from api.openapi import problems
@@ -35,35 +35,21 @@ async def healthz() -> Health:
 
 
 @get("/readyz", operation_id="getReadiness", opt={**PUBLIC_OPT, **problems(503)}, tags=["Operations"])
-async def readyz(state: State) -> Readiness | Response[Problem]:
+async def readyz(state: State) -> Readiness:
     """Readiness: the database answers and its schema is at the latest migration.
 
     Answers 503 with a problem document otherwise, so a load balancer stops sending traffic.
     """
-    from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
-
     engine: AsyncEngine = state.engine
     expected = head_revision()
     try:
         async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # any failure to reach the database means "not ready"
-        detail = f"database unreachable: {type(exc).__name__}"
-        current, database = None, "unreachable"
-    else:
-        database = "ok"
-        detail = f"schema at {current}, expected {expected}; run `helpdesk migrate`"
-    if database == "ok" and current == expected:
-        return Readiness(
-            status="ready", database=database, schema_revision=current, expected_revision=expected
-        )
-    problem = Problem(
-        type=PROBLEM_TYPE_PREFIX + "unavailable",
-        title="Service unavailable",
-        status=503,
-        detail=detail,
-    )
-    return Response(problem, status_code=503, media_type=PROBLEM_MEDIA_TYPE)
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+    if current != expected:
+        raise ServiceUnavailable(f"schema at {current}, expected {expected}; run `helpdesk migrate`")
+    return Readiness(status="ready", database="ok", schema_revision=current, expected_revision=expected)
 
 
 @get(
