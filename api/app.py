@@ -15,12 +15,15 @@ from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware, require_role
 from api.auth.routes import ApiKeyController
 from api.db import asyncpg_dsn, create_engine, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
+from api.events.routes import list_events
 from api.jobs import build_jobs
 from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
+from api.people.routes import AgentController, CustomerController, GroupController
 from api.runner import Runner
 from api.settings import Settings, load_settings
+from api.tickets.routes import TicketController
 
 
 def create_litestar(settings: Settings) -> Litestar:
@@ -47,7 +50,15 @@ def create_litestar(settings: Settings) -> Litestar:
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[*OPS_ROUTES, ApiKeyController],
+        route_handlers=[
+            *OPS_ROUTES,
+            ApiKeyController,
+            CustomerController,
+            AgentController,
+            GroupController,
+            TicketController,
+            list_events,
+        ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},
         middleware=[

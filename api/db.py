@@ -91,3 +91,17 @@ async def provide_transaction(state: State) -> AsyncGenerator[AsyncConnection, N
     engine: AsyncEngine = state.engine
     async with engine.connect() as conn, conn.begin():
         yield conn
+
+
+async def raw_transaction(conn: AsyncConnection) -> asyncpg.Connection:
+    """Like :func:`raw_connection`, but inside the request's transaction, for hot paths that write.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, on its first statement; statements sent straight to
+    asyncpg before that would run in autocommit and escape the request's unit of work.
+    """
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    if adapter._transaction is None:
+        await adapter._start_transaction()
+    driver: Any = fairy.driver_connection
+    return driver
