@@ -80,7 +80,7 @@ async def idempotent(
         raise Conflict("A request with this Idempotency-Key is still in progress; retry after it completes.")
     print_ = fingerprint(request.method, request.url.path, body)
     stored = await conn.fetchrow(
-        "SELECT fingerprint, status_code, body, headers, expires_at > now() AS live "
+        "SELECT fingerprint, status_code, body, headers::text AS headers, expires_at > now() AS live "
         "FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
         principal.key_id,
         key,

@@ -61,7 +61,11 @@ def test_only_resolved_tickets_close(current):
 
 def test_closed_allows_tags_only():
     assert lc.apply_update(state("closed"), status=None, other_fields=False).status == "closed"
-    for kwargs in ({"status": "open"}, {"status": None, "other_fields": True}, {"status": None, "assignee_id": OTHER}):
+    for kwargs in (
+        {"status": "open"},
+        {"status": None, "other_fields": True},
+        {"status": None, "assignee_id": OTHER},
+    ):
         with pytest.raises(InvalidTransition) as exc:
             lc.apply_update(state("closed"), **kwargs)  # type: ignore[arg-type]
         assert exc.value.rule == lc.CLOSED_IS_TERMINAL
@@ -82,12 +86,16 @@ def test_customer_reply_keeps_new_and_open(current):
 def test_first_public_agent_reply_opens_and_counts():
     out = lc.apply_comment(state("new", None), author_type="agent", public=True, first_agent_reply_done=False)
     assert (out.status, out.first_agent_reply) == ("open", True)
-    note = lc.apply_comment(state("new", None), author_type="agent", public=False, first_agent_reply_done=False)
+    note = lc.apply_comment(
+        state("new", None), author_type="agent", public=False, first_agent_reply_done=False
+    )
     assert (note.status, note.first_agent_reply) == ("new", False)
 
 
 def test_customer_on_closed_makes_follow_up_and_agents_are_refused():
-    assert lc.apply_comment(state("closed"), author_type="customer", public=True, first_agent_reply_done=True).follow_up
+    assert lc.apply_comment(
+        state("closed"), author_type="customer", public=True, first_agent_reply_done=True
+    ).follow_up
     with pytest.raises(InvalidTransition):
         lc.apply_comment(state("closed"), author_type="agent", public=True, first_agent_reply_done=True)
 
@@ -108,7 +116,9 @@ def test_customers_cannot_write_internal_notes():
 def test_invariants_hold_for_every_update(current, target, assignee, new_assignee, acting):
     assume(not (current in ("resolved", "closed") and assignee is None))  # unreachable starting states
     try:
-        out = lc.apply_update(state(current, assignee), status=target, assignee_id=new_assignee, acting_agent=acting)
+        out = lc.apply_update(
+            state(current, assignee), status=target, assignee_id=new_assignee, acting_agent=acting
+        )
     except InvalidTransition:
         return
     assert out.status in STATUSES

@@ -7,10 +7,16 @@ from tests.tickets.helpers import create_ticket, events_of
 
 async def test_create_with_new_email_creates_the_customer_once(client, agent):
     _, headers = agent
-    first = await create_ticket(client, headers, requester_email="New.Person@Example.com", requester_name="New")
+    first = await create_ticket(
+        client, headers, requester_email="New.Person@Example.com", requester_name="New"
+    )
     second = await create_ticket(client, headers, requester_email="new.person@example.com")
     assert first["requester"]["id"] == second["requester"]["id"]
-    assert first["requester"] == {"id": first["requester"]["id"], "name": "New", "email": "New.Person@Example.com"}
+    assert first["requester"] == {
+        "id": first["requester"]["id"],
+        "name": "New",
+        "email": "New.Person@Example.com",
+    }
     r = await client.get("/v1/customers", params={"email": "NEW.person@example.com"}, headers=headers)
     assert len(r.json()["data"]) == 1
 
