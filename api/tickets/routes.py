@@ -7,7 +7,8 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.datastructures import ResponseHeader
+from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
@@ -17,9 +18,9 @@ from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import problems
+from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
-from api.tickets import bulk, comments, queries, service
+from api.tickets import bulk, comments, examples, queries, service
 from api.tickets.schemas import (
     Channel,
     CommentCreate,
@@ -63,6 +64,15 @@ def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead
     return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
 
 
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        description='The ticket\'s version, e.g. `"3"`; send it as `If-Match`.',
+        documentation_only=True,
+    )
+]
+
+
 def _policy(request: Req) -> service.Policy:
     return service.Policy.from_settings(request.app.state.settings)
 
@@ -76,12 +86,16 @@ class TicketController(Controller):
     tags = ["Tickets"]
     opt = ANY_ROLE
 
-    @post(operation_id="createTicket", opt=problems(409))
+    @post(
+        operation_id="createTicket",
+        opt={**problems(409), **response_examples(201, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
     async def create_ticket(
         self,
         tx: Transaction,
         request: Req,
-        data: JSONBody[TicketCreate],
+        data: Annotated[TicketCreate, Body(examples=examples.CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[TicketRead]:
         """Create a ticket.
@@ -96,7 +110,7 @@ class TicketController(Controller):
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
-    @get(operation_id="listTickets")
+    @get(operation_id="listTickets", opt=response_examples(200, examples.LIST_RESPONSE))
     async def list_tickets(
         self,
         tx: Transaction,
@@ -149,18 +163,28 @@ class TicketController(Controller):
             me=request.user.agent_id,
         )
 
-    @get("/{ticket_id:int}", operation_id="getTicket", opt=problems(404))
+    @get(
+        "/{ticket_id:int}",
+        operation_id="getTicket",
+        opt={**problems(404), **response_examples(200, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
     async def get_ticket(self, tx: Transaction, ticket_id: FromPath[int]) -> Response[TicketRead]:
         """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
         return with_etag(await service.get_ticket(tx, ticket_id))
 
-    @patch("/{ticket_id:int}", operation_id="updateTicket", opt=problems(404, 409, 412))
+    @patch(
+        "/{ticket_id:int}",
+        operation_id="updateTicket",
+        opt={**problems(404, 409, 412), **response_examples(200, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
     async def update_ticket(
         self,
         tx: Transaction,
         request: Req,
         ticket_id: FromPath[int],
-        data: JSONBody[TicketUpdate],
+        data: Annotated[TicketUpdate, Body(examples=examples.UPDATE)],
         if_match: IfMatch = None,
     ) -> Response[TicketRead]:
         """Update a ticket.
@@ -178,7 +202,7 @@ class TicketController(Controller):
         self,
         tx: Transaction,
         request: Req,
-        data: JSONBody[TicketBulkUpdate],
+        data: Annotated[TicketBulkUpdate, Body(examples=examples.BULK)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[TicketList]:
         """Update up to 100 tickets at once.
@@ -211,7 +235,7 @@ class TicketController(Controller):
         tx: Transaction,
         request: Req,
         ticket_id: FromPath[int],
-        data: JSONBody[CommentCreate],
+        data: Annotated[CommentCreate, Body(examples=examples.COMMENT)],
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[CommentRead]:
