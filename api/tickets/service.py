@@ -202,9 +202,9 @@ class Write:
 
 def decide(row: asyncpg.Record, ctx: Context, changes: dict[str, Any]) -> Write:
     """Apply the lifecycle rules to requested changes of a locked ticket."""
+    if "tags" in changes:
+        changes = {**changes, "tags": list(dict.fromkeys(changes["tags"]))}
     fields = {k: v for k, v in changes.items() if k != "status" and row[k] != v}
-    if "tags" in fields:
-        fields["tags"] = list(dict.fromkeys(fields["tags"]))
     outcome = lifecycle.apply_update(
         lifecycle.State(row["status"], row["assignee_id"]),
         status=changes.get("status"),
