@@ -78,6 +78,26 @@ async def raw_connection(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
+async def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """A plain asyncpg pool for hot single-statement reads (GET ticket, ticket lists).
+
+    A read of one row in autocommit needs no unit of work; skipping SQLAlchemy's connection checkout,
+    transaction bookkeeping and greenlet switches is what lets those routes approach raw asyncpg speed.
+    Anything that writes uses ``tx`` instead.
+    """
+    return await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url or ""),
+        min_size=1,
+        max_size=settings.db_pool_size,
+        server_settings={"application_name": "helpdesk-api-read", "jit": "off"},
+    )
+
+
+def read_pool(state: State) -> asyncpg.Pool:
+    pool: asyncpg.Pool = state.read_pool
+    return pool
+
+
 Transaction: TypeAlias = NamedDependency[AsyncConnection]
 """Annotate a handler parameter ``tx: Transaction`` to run in the request's transaction."""
 

@@ -33,8 +33,11 @@ class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=principal.key_id)
 
 
-def require_roles(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Refuse callers whose role is not in the handler's ``roles`` option (403, after a valid key)."""
+async def require_roles(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Refuse callers whose role is not in the handler's ``roles`` option (403, after a valid key).
+
+    Async on purpose: Litestar runs synchronous guards in a thread pool, a thread hop on every request.
+    """
     allowed = handler.opt.get(ROLES)
     if allowed is None:
         return

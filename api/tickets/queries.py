@@ -6,10 +6,9 @@ import datetime as dt
 import uuid
 from typing import Literal
 
+import asyncpg
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db import raw_connection
 from api.errors import FieldError, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
 from api.tickets import store
@@ -111,7 +110,7 @@ def _keyset(sort: Sort, cursor: str, p: store.Params) -> str:
 
 
 async def list_tickets(
-    tx: AsyncConnection,
+    pool: asyncpg.Pool,
     filters: TicketFilters,
     *,
     sort: Sort,
@@ -120,7 +119,6 @@ async def list_tickets(
     include_total: bool,
     me: uuid.UUID | None,
 ) -> TicketPage:
-    raw = await raw_connection(tx)
     p = store.Params()
     conditions = where(filters, p, me)
     total = None
@@ -128,7 +126,7 @@ async def list_tickets(
         count_sql = "SELECT count(*) FROM tickets t" + (
             " WHERE " + " AND ".join(conditions) if conditions else ""
         )
-        total = await raw.fetchval(count_sql, *p.values)
+        total = await pool.fetchval(count_sql, *p.values)
     if cursor is not None:
         conditions.append(_keyset(sort, cursor, p))
     name = sort.lstrip("-")
@@ -139,7 +137,7 @@ async def list_tickets(
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
         + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}"
     )
-    rows = await raw.fetch(sql, *p.values)
+    rows = await pool.fetch(sql, *p.values)
     items = [store.to_read(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:

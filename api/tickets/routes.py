@@ -13,7 +13,7 @@ from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
 from api.context import request_context
-from api.db import Transaction
+from api.db import Transaction, read_pool
 from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
@@ -113,7 +113,6 @@ class TicketController(Controller):
     @get(operation_id="listTickets", opt=response_examples(200, examples.LIST_RESPONSE))
     async def list_tickets(
         self,
-        tx: Transaction,
         request: Req,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -154,7 +153,7 @@ class TicketController(Controller):
             q=q,
         )
         return await queries.list_tickets(
-            tx,
+            read_pool(request.app.state),
             filters,
             sort=sort,
             limit=limit,
@@ -169,9 +168,9 @@ class TicketController(Controller):
         opt={**problems(404), **response_examples(200, examples.TICKET_RESPONSE)},
         response_headers=ETAG,
     )
-    async def get_ticket(self, tx: Transaction, ticket_id: FromPath[int]) -> Response[TicketRead]:
+    async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
         """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
-        return with_etag(await service.get_ticket(tx, ticket_id))
+        return with_etag(await service.get_ticket(read_pool(request.app.state), ticket_id))
 
     @patch(
         "/{ticket_id:int}",

@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Actor, Context
-from api.db import raw_connection, raw_transaction
+from api.db import raw_transaction
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.events.schemas import Change
 from api.events.service import NewEvent, record_events
@@ -164,9 +164,8 @@ async def create_ticket(tx: AsyncConnection, ctx: Context, data: TicketCreate) -
 # Read ------------------------------------------------------------------------------------------------
 
 
-async def get_ticket(tx: AsyncConnection, ticket_id: int) -> TicketRead:
-    raw = await raw_connection(tx)
-    row = await raw.fetchrow(store.GET, ticket_id)
+async def get_ticket(pool: asyncpg.Pool, ticket_id: int) -> TicketRead:
+    row = await pool.fetchrow(store.GET, ticket_id)
     if row is None:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     return store.to_read(row)
