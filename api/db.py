@@ -89,7 +89,12 @@ async def create_read_pool(settings: Settings) -> asyncpg.Pool:
         asyncpg_dsn(settings.database_url or ""),
         min_size=1,
         max_size=settings.db_pool_size,
-        server_settings={"application_name": "helpdesk-api-read", "jit": "off"},
+        # Parallel plans help one big query, not many small concurrent ones: they only add latency here.
+        server_settings={
+            "application_name": "helpdesk-api-read",
+            "jit": "off",
+            "max_parallel_workers_per_gather": "0",
+        },
     )
 
 
