@@ -131,8 +131,11 @@ async def add_comment(
         tx, [NewEvent(type="ticket.commented", ticket_id=ticket_id, ctx=author, data=comment_data)]
     )
     write = service.Write(fields={}, status=outcome.status, extra_sql=[], params=store.Params(ticket_id))
+    # A tsvector holds at most 1 MB: past ~900 kB, later comments are no longer indexed for `q=`.
+    body = write.params.add(data.body, "::text")
     write.extra_sql.append(
-        f"search = search || to_tsvector('english', {write.params.add(data.body, '::text')})"
+        f"search = CASE WHEN pg_column_size(search) < 900000 THEN search || to_tsvector('english', {body}) "
+        "ELSE search END"
     )
     if outcome.first_agent_reply:
         write.extra_sql.append("first_agent_reply_at = now()")
