@@ -125,7 +125,13 @@ async def add_comment(
     )
     comment_data: dict[str, Any] = {
         "ticket": store.summary(ticket),
-        "comment": {"id": comment["id"], "public": data.public, "author_type": comment["author_type"]},
+        "comment": {
+            "id": comment["id"],
+            "public": data.public,
+            "author_type": comment["author_type"],
+            "author_id": str(comment["author_id"]) if comment["author_id"] else None,
+            "body": data.body,
+        },
     }
     await record_events(
         tx, [NewEvent(type="ticket.commented", ticket_id=ticket_id, ctx=author, data=comment_data)]
