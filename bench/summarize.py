@@ -16,8 +16,8 @@ def main() -> None:
     for block in text.split("=== ")[1:]:
         name = block.splitlines()[0]
         rps = re.search(r"Requests/sec:\s+([\d.]+)", block)
-        p50 = re.search(r"50%\s+(\S+)", block)
-        p99 = re.search(r"99%\s+(\S+)", block)
+        p50 = re.search(r"^\s+50%\s+(\S+)", block, re.MULTILINE)
+        p99 = re.search(r"^\s+99%\s+(\S+)", block, re.MULTILINE)
         if rps and p50 and p99:
             print(f"| {name} | {float(rps.group(1)):,.0f} | {p50.group(1)} | {p99.group(1)} |")
 
