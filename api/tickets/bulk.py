@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Context
 from api.db import raw_transaction
-from api.errors import InvalidTransition, NotFound, Unprocessable
+from api.errors import InvalidTransition, NotFound, PreconditionFailed, Unprocessable
 from api.tickets import service, store
 from api.tickets.schemas import TicketBulkUpdate, TicketList
 
@@ -40,6 +40,11 @@ async def bulk_update(
     missing = [ticket_id for ticket_id in ids if ticket_id not in found]
     if missing:
         raise NotFound(f"Tickets {', '.join(map(str, missing))} do not exist; nothing was changed.")
+    stale = [str(i) for i, version in data.versions.items() if i in found and found[i]["version"] != version]
+    if stale:
+        raise PreconditionFailed(
+            f"Tickets {', '.join(stale)} changed since you read them; nothing was changed."
+        )
     results = {}
     for ticket_id in sorted(ids):
         row = found[ticket_id]

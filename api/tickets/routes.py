@@ -196,7 +196,7 @@ class TicketController(Controller):
         )
         return with_etag(ticket)
 
-    @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409))
+    @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409, 412))
     async def bulk_update(
         self,
         tx: Transaction,

@@ -64,6 +64,14 @@ class TicketBulkUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
     ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
     changes: BulkChanges
+    versions: Annotated[
+        dict[int, int],
+        msgspec.Meta(
+            description="Optional `If-Match` per ticket: ticket id → the version you last read. A stale "
+            "version refuses the whole call with 412.",
+            examples=[{"101": 4}],
+        ),
+    ] = {}
 
 
 class PersonSummary(msgspec.Struct, kw_only=True):

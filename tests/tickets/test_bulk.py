@@ -42,6 +42,22 @@ async def test_bulk_update_is_all_or_nothing(client, agent):
     assert (await client.get(f"/v1/tickets/{fresh}", headers=headers)).json()["priority"] == "normal"
 
 
+async def test_bulk_update_checks_versions(client, agent):
+    _, headers = agent
+    a = (await create_ticket(client, headers))["id"]
+    b = (await create_ticket(client, headers))["id"]
+    await client.patch(f"/v1/tickets/{b}", json={"priority": "low"}, headers=headers)  # b is now version 2
+    body = {"ids": [a, b], "changes": {"priority": "high"}, "versions": {str(a): 1, str(b): 1}}
+    r = await client.post("/v1/tickets/bulk-update", json=body, headers=headers)
+    assert r.status_code == 412
+    assert str(b) in r.json()["detail"]
+    assert (await client.get(f"/v1/tickets/{a}", headers=headers)).json()["priority"] == "normal"
+    body["versions"] = {str(a): 1, str(b): 2}
+    r = await client.post("/v1/tickets/bulk-update", json=body, headers=headers)
+    assert r.status_code == 200
+    assert [t["version"] for t in r.json()["data"]] == [2, 3]
+
+
 async def test_bulk_update_limits(client, agent):
     _, headers = agent
     r = await client.post(
