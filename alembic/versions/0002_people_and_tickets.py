@@ -116,6 +116,9 @@ def upgrade() -> None:
     op.create_index("ix_tickets_priority", "tickets", ["priority_rank", "id"])
     op.create_index("ix_tickets_status_created", "tickets", ["status", "created_at", "id"])
     op.create_index("ix_tickets_assignee_created", "tickets", ["assignee_id", "created_at", "id"])
+    op.create_index(
+        "ix_tickets_assignee_status_created", "tickets", ["assignee_id", "status", "created_at", "id"]
+    )
     op.create_index(op.f("ix_tickets_requester_id"), "tickets", ["requester_id"])
     op.create_index(op.f("ix_tickets_group_id"), "tickets", ["group_id"])
     op.create_index(op.f("ix_tickets_follow_up_of"), "tickets", ["follow_up_of"])

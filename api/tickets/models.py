@@ -43,6 +43,8 @@ class Ticket(Base):
         Index("ix_tickets_status_created", "status", "created_at", "id"),
         # An agent's queue is a few thousand rows: read in order from this index, filtered by status.
         Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        # …and one status of it, even when that status has no ticket (no scan of the whole queue).
+        Index("ix_tickets_assignee_status_created", "assignee_id", "status", "created_at", "id"),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
         Index("ix_tickets_search", "search", postgresql_using="gin"),
     )
