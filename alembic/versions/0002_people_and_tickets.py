@@ -111,10 +111,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
     )
-    op.create_index("ix_tickets_created", "tickets", ["created_at", "id"])
+    op.create_index(
+        "ix_tickets_created", "tickets", ["created_at", "id"], postgresql_include=["status", "tags"]
+    )
     op.create_index("ix_tickets_updated", "tickets", ["updated_at", "id"])
     op.create_index("ix_tickets_priority", "tickets", ["priority_rank", "id"])
-    op.create_index("ix_tickets_status_created", "tickets", ["status", "created_at", "id"])
+    op.create_index(
+        "ix_tickets_status_created", "tickets", ["status", "created_at", "id"], postgresql_include=["tags"]
+    )
     op.create_index("ix_tickets_assignee_created", "tickets", ["assignee_id", "created_at", "id"])
     op.create_index(
         "ix_tickets_assignee_status_created", "tickets", ["assignee_id", "status", "created_at", "id"]

@@ -37,10 +37,12 @@ class Ticket(Base):
         ),
         CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority"),
         CheckConstraint("channel IN ('api', 'email', 'web', 'chat', 'phone')", name="channel"),
-        Index("ix_tickets_created", "created_at", "id"),
+        # Lists find a page of ids with an index-only scan (status and tags filtered in the index), then
+        # fetch those rows: see queries.py.
+        Index("ix_tickets_created", "created_at", "id", postgresql_include=["status", "tags"]),
         Index("ix_tickets_updated", "updated_at", "id"),
         Index("ix_tickets_priority", "priority_rank", "id"),
-        Index("ix_tickets_status_created", "status", "created_at", "id"),
+        Index("ix_tickets_status_created", "status", "created_at", "id", postgresql_include=["tags"]),
         # An agent's queue is a few thousand rows: read in order from this index, filtered by status.
         Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
         # …and one status of it, even when that status has no ticket (no scan of the whole queue).
