@@ -22,7 +22,6 @@ from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
 from api.tickets import bulk, comments, examples, queries, service
 from api.tickets.schemas import (
-    Channel,
     CommentCreate,
     CommentPage,
     CommentRead,
@@ -260,6 +259,3 @@ class TicketController(Controller):
         if not page.data and not await events.ticket_exists(tx, ticket_id):
             raise NotFound(f"Ticket {ticket_id} does not exist.")
         return page
-
-
-__all__ = ["Channel", "TicketController"]
