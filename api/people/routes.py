@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery
 
 from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
@@ -32,6 +33,35 @@ from api.people.schemas import (
 
 Req = Request[Principal, Any, Any]
 
+_CUSTOMER_CREATE = [
+    Example(
+        summary="A customer",
+        value={
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "external_id": "crm-4411",
+            "locale": "en-GB",
+            "time_zone": "Europe/London",
+        },
+    )
+]
+_CUSTOMER_UPDATE = [
+    Example(summary="Change the time zone", value={"time_zone": "America/New_York"}),
+    Example(summary="Deactivate", value={"active": False}),
+]
+_AGENT_CREATE = [Example(summary="An agent", value={"name": "Grace Hopper", "email": "grace@example.com"})]
+_AGENT_UPDATE = [
+    Example(summary="Make admin", value={"role": "admin"}),
+    Example(summary="Deactivate (their API keys stop working)", value={"active": False}),
+]
+_GROUP_CREATE = [
+    Example(
+        summary="A group with members",
+        value={"name": "Billing", "member_ids": ["5d2c1b0a-8e7f-4a6b-9c3d-2e1f0a9b8c7d"]},
+    )
+]
+_GROUP_UPDATE = [Example(summary="Replace members", value={"member_ids": []})]
+
 
 class CustomerController(Controller):
     path = "/v1/customers"
@@ -43,7 +73,7 @@ class CustomerController(Controller):
         self,
         tx: Transaction,
         request: Req,
-        data: JSONBody[CustomerCreate],
+        data: Annotated[CustomerCreate, Body(examples=_CUSTOMER_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[CustomerRead]:
         """Create a customer."""
@@ -71,7 +101,10 @@ class CustomerController(Controller):
 
     @patch("/{customer_id:uuid}", operation_id="updateCustomer", opt=problems(404, 409))
     async def update_customer(
-        self, tx: Transaction, customer_id: FromPath[uuid.UUID], data: JSONBody[CustomerUpdate]
+        self,
+        tx: Transaction,
+        customer_id: FromPath[uuid.UUID],
+        data: Annotated[CustomerUpdate, Body(examples=_CUSTOMER_UPDATE)],
     ) -> CustomerRead:
         """Update a customer; only the fields sent change."""
         return await service.update_customer(tx, customer_id, data)
@@ -86,7 +119,7 @@ class AgentController(Controller):
         self,
         tx: Transaction,
         request: Req,
-        data: JSONBody[AgentCreate],
+        data: Annotated[AgentCreate, Body(examples=_AGENT_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[AgentRead]:
         """Create an agent (admin only)."""
@@ -114,7 +147,10 @@ class AgentController(Controller):
 
     @patch("/{agent_id:uuid}", operation_id="updateAgent", opt={**ADMIN_ONLY, **problems(404, 409)})
     async def update_agent(
-        self, tx: Transaction, agent_id: FromPath[uuid.UUID], data: JSONBody[AgentUpdate]
+        self,
+        tx: Transaction,
+        agent_id: FromPath[uuid.UUID],
+        data: Annotated[AgentUpdate, Body(examples=_AGENT_UPDATE)],
     ) -> AgentRead:
         """Update an agent (admin only); ``active: false`` deactivates it and its API keys."""
         return await service.update_agent(tx, agent_id, data)
@@ -129,7 +165,7 @@ class GroupController(Controller):
         self,
         tx: Transaction,
         request: Req,
-        data: JSONBody[GroupCreate],
+        data: Annotated[GroupCreate, Body(examples=_GROUP_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[GroupRead]:
         """Create a group (admin only)."""
@@ -153,7 +189,10 @@ class GroupController(Controller):
 
     @patch("/{group_id:uuid}", operation_id="updateGroup", opt={**ADMIN_ONLY, **problems(404, 409)})
     async def update_group(
-        self, tx: Transaction, group_id: FromPath[uuid.UUID], data: JSONBody[GroupUpdate]
+        self,
+        tx: Transaction,
+        group_id: FromPath[uuid.UUID],
+        data: Annotated[GroupUpdate, Body(examples=_GROUP_UPDATE)],
     ) -> GroupRead:
         """Update a group (admin only); ``member_ids`` replaces the membership."""
         return await service.update_group(tx, group_id, data)
