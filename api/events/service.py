@@ -5,6 +5,8 @@ order — a transaction can take id 10 and commit before another that took id 9.
 its cursor past 10 would then never see 9. So the feed is ordered by (writing transaction id, id) and
 shows only events of transactions older than the oldest transaction still running
 (``pg_snapshot_xmin``): every transaction that can still commit an event sorts after every event shown.
+The price: a writing transaction that stays open holds the feed back until it ends (read-only ones do
+not, they have no transaction id), so write transactions must stay short.
 """
 
 from __future__ import annotations
