@@ -13,14 +13,17 @@ from litestar.types import ASGIApp
 from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
-from api.db import asyncpg_dsn, create_engine, provide_transaction
+from api.db import asyncpg_dsn, create_engine, create_read_pool, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
+from api.events.routes import list_events
 from api.jobs import build_jobs
 from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
+from api.people.routes import AgentController, CustomerController, GroupController
 from api.runner import Runner
 from api.settings import Settings, load_settings
+from api.tickets.routes import TicketController
 
 
 def create_litestar(settings: Settings) -> Litestar:
@@ -32,6 +35,7 @@ def create_litestar(settings: Settings) -> Litestar:
         dsn = asyncpg_dsn(settings.database_url or "")
         cache = ApiKeyCache(engine, dsn, settings.api_key_cache_ttl_seconds)
         app.state.engine = engine
+        app.state.read_pool = await create_read_pool(settings)
         app.state.api_key_cache = cache
         await cache.start()
         runner = Runner(dsn, build_jobs(engine, settings)) if settings.run_worker else None
@@ -44,10 +48,19 @@ def create_litestar(settings: Settings) -> Litestar:
             if runner is not None:
                 await runner.stop()
             await cache.stop()
+            await app.state.read_pool.close()
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[*OPS_ROUTES, ApiKeyController],
+        route_handlers=[
+            *OPS_ROUTES,
+            ApiKeyController,
+            CustomerController,
+            AgentController,
+            GroupController,
+            TicketController,
+            list_events,
+        ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},
         middleware=[

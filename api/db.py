@@ -79,6 +79,38 @@ async def raw_connection(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
+async def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """A plain asyncpg pool for hot single-statement reads (GET ticket, ticket lists).
+
+    A read of one row in autocommit needs no unit of work; skipping SQLAlchemy's connection checkout,
+    transaction bookkeeping and greenlet switches is what lets those routes approach raw asyncpg speed.
+    Anything that writes uses ``tx`` instead.
+    """
+    return await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url or ""),
+        min_size=0,  # lazily: the app must start, and /readyz answer 503, with the database down
+        max_size=settings.db_pool_size,
+        reset=_no_session_reset,
+        # Parallel plans help one big query, not many small concurrent ones: they only add latency here.
+        server_settings={
+            "application_name": "helpdesk-api-read",
+            "jit": "off",
+            "max_parallel_workers_per_gather": "0",
+        },
+    )
+
+
+async def _no_session_reset(_: asyncpg.Connection) -> None:
+    """The read pool only runs single statements and never changes session state (no SET, LISTEN or
+    advisory locks), so the default reset (``RESET ALL; UNLISTEN *; …``) would be a wasted round trip on
+    every release."""
+
+
+def read_pool(state: State) -> asyncpg.Pool:
+    pool: asyncpg.Pool = state.read_pool
+    return pool
+
+
 Transaction: TypeAlias = NamedDependency[AsyncConnection]
 """Annotate a handler parameter ``tx: Transaction`` to run in the request's transaction."""
 
@@ -104,3 +136,17 @@ async def provide_transaction(
             return
         async with conn.begin():
             yield conn
+
+
+async def raw_transaction(conn: AsyncConnection) -> asyncpg.Connection:
+    """Like :func:`raw_connection`, but inside the request's transaction, for hot paths that write.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, on its first statement; statements sent straight to
+    asyncpg before that would run in autocommit and escape the request's unit of work.
+    """
+    fairy = await conn.get_raw_connection()
+    adapter: Any = fairy.dbapi_connection
+    if adapter._transaction is None:
+        await adapter._start_transaction()
+    driver: Any = fairy.driver_connection
+    return driver

@@ -6,8 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.runner import Job
 from api.settings import Settings
+from api.tickets.scheduling import AUTO_CLOSE, ScheduledActionsJob
+from api.tickets.service import auto_close
 
 
 def build_jobs(engine: AsyncEngine, settings: Settings) -> list[Job]:
-    jobs: list[Job] = []
+    jobs: list[Job] = [ScheduledActionsJob(engine, settings, {AUTO_CLOSE: auto_close})]
     return jobs

@@ -2,8 +2,23 @@
 
 from api.auth.models import ApiKey
 from api.db import Base
-from api.people.models import Agent
+from api.events.models import Event
+from api.idempotency import IdempotencyKey
+from api.people.models import Agent, Customer, Group, GroupMember
+from api.tickets.models import Comment, ScheduledAction, Ticket
 
 metadata = Base.metadata
 
-__all__ = ["Agent", "ApiKey", "metadata"]
+__all__ = [
+    "Agent",
+    "ApiKey",
+    "Comment",
+    "Customer",
+    "Event",
+    "Group",
+    "GroupMember",
+    "IdempotencyKey",
+    "ScheduledAction",
+    "Ticket",
+    "metadata",
+]

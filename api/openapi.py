@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIMediaType, OpenAPIResponse, Reference, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Reference,
+    SecurityScheme,
+)
 
 from api import __version__
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, Problem
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 SECURITY_SCHEME = "apiKey"
 PROBLEMS_OPT = "problems"
+EXAMPLES_OPT = "response_examples"
 
 DESCRIPTION = """\
 Helpdesk ticketing API: tickets, SLA policies, escalation rules and signed, durable webhooks.
@@ -58,6 +66,19 @@ def openapi_config() -> OpenAPIConfig:
 def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
     """Handler ``opt`` declaring the domain errors a route raises beyond those derived automatically."""
     return {PROBLEMS_OPT: statuses}
+
+
+def response_examples(status: int, examples: dict[str, Example]) -> dict[str, dict[int, dict[str, Example]]]:
+    """Handler ``opt`` adding examples to the success response (keeping its schema and headers)."""
+    return {EXAMPLES_OPT: {status: examples}}
+
+
+def _add_examples(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    for status, examples in handler.opt.get(EXAMPLES_OPT, {}).items():
+        response = responses.get(str(status))
+        if isinstance(response, OpenAPIResponse) and response.content:
+            for media in response.content.values():
+                media.examples = dict(examples)
 
 
 def _problem_response(status: int) -> OpenAPIResponse:
@@ -130,6 +151,7 @@ def finalize_schema(app: Litestar) -> None:
             responses.pop("400", None)
             for status in sorted(_derived_statuses(handler, public) | set(handler.opt.get(PROBLEMS_OPT, ()))):
                 responses[str(status)] = _problem_response(status)
+            _add_examples(responses, handler)
             operation.responses = responses
 
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")

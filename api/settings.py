@@ -21,6 +21,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key_cache_ttl_seconds: float = 60.0
     run_worker: bool = True
     """Run the background runner (scheduled work, webhook delivery) inside the API process."""
+    auto_close_after_seconds: float = 4 * 24 * 3600.0
+    """Resolved tickets close automatically after this delay (default 4 days)."""
+    scheduler_poll_seconds: float = 5.0
+    """How often runners look for due scheduled actions when no NOTIFY woke them."""
 
     @property
     def data_path(self) -> Path:
@@ -37,6 +41,8 @@ _ENV_FIELDS = {
     "max_body_bytes": "HELPDESK_MAX_BODY_BYTES",
     "api_key_cache_ttl_seconds": "HELPDESK_API_KEY_CACHE_TTL_SECONDS",
     "run_worker": "HELPDESK_RUN_WORKER",
+    "auto_close_after_seconds": "HELPDESK_AUTO_CLOSE_AFTER_SECONDS",
+    "scheduler_poll_seconds": "HELPDESK_SCHEDULER_POLL_SECONDS",
 }
 
 

@@ -159,3 +159,36 @@ async def admin_headers(engine: AsyncEngine) -> dict[str, str]:
 @pytest.fixture
 async def agent_headers(engine: AsyncEngine) -> dict[str, str]:
     return {"Authorization": f"Bearer {await make_key(engine, 'agent')}"}
+
+
+async def make_agent_key(
+    engine: AsyncEngine, name: str = "Agent Smith", email: str | None = None, role: str = "agent"
+) -> tuple[uuid.UUID, dict[str, str]]:
+    """An agent record and an API key acting for it."""
+    from sqlalchemy import insert
+
+    from api.people.models import Agent
+
+    async with engine.begin() as conn:
+        agent_id = await conn.scalar(
+            insert(Agent)
+            .values(name=name, email=email or f"{uuid.uuid4().hex[:8]}@agents.example", role=role)
+            .returning(Agent.id)
+        )
+        created = await create_api_key(
+            conn,
+            ApiKeyCreate(name=name, role=role, agent_id=agent_id),  # type: ignore[arg-type]
+        )
+    assert agent_id is not None
+    return agent_id, {"Authorization": f"Bearer {created.token}"}
+
+
+@pytest.fixture
+async def agent(engine: AsyncEngine) -> tuple[uuid.UUID, dict[str, str]]:
+    """(agent id, headers) for an agent-role key bound to an agent record."""
+    return await make_agent_key(engine)
+
+
+@pytest.fixture
+async def other_agent(engine: AsyncEngine) -> tuple[uuid.UUID, dict[str, str]]:
+    return await make_agent_key(engine, name="Agent Jones")

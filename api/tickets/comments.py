@@ -1,0 +1,168 @@
+"""Comments: public replies and internal notes, and what they do to their ticket's status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.context import Actor, Context
+from api.db import raw_connection, raw_transaction
+from api.errors import FieldError, NotFound, Unprocessable
+from api.events.service import NewEvent, record_events
+from api.pagination import decode_cursor, encode_cursor
+from api.tickets import lifecycle, service, store
+from api.tickets.schemas import CommentCreate, CommentPage, CommentRead, TicketCreate
+
+_COMMENT_COLUMNS = (
+    "id, ticket_id, author_type, coalesce(author_agent_id, author_customer_id) AS author_id, "
+    "public, body, created_at"
+)
+
+
+def _to_read(row: asyncpg.Record) -> CommentRead:
+    return CommentRead(
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        author_type=row["author_type"],
+        author_id=row["author_id"],
+        public=row["public"],
+        body=row["body"],
+        created_at=row["created_at"],
+    )
+
+
+def _author_error(message: str) -> Unprocessable:
+    return Unprocessable(message, errors=[FieldError("body", "$.author_id", message)])
+
+
+async def _author(
+    raw: asyncpg.Connection, ctx: Context, ticket: asyncpg.Record, data: CommentCreate
+) -> Context:
+    """Who writes the comment, as the context its events are recorded with."""
+    author_type = data.author_type or ("agent" if ctx.agent_id is not None else None)
+    if author_type is None:
+        raise Unprocessable(
+            "This API key acts for no agent; say who writes the comment with author_type.",
+            errors=[FieldError("body", "$.author_type", "required for integration keys")],
+        )
+    if author_type == "system":
+        return Context(Actor("system", None, "system", ctx.actor.api_key_id), ctx.request_id, None)
+    if author_type == "agent":
+        agent_id = data.author_id or ctx.agent_id
+        if data.author_id is not None and data.author_id != ctx.agent_id:
+            found = await raw.fetchrow("SELECT name, active FROM agents WHERE id = $1", agent_id)
+            if found is None or not found["active"]:
+                raise _author_error("author_id does not name an active agent.")
+            return Context(
+                Actor("agent", str(agent_id), found["name"], ctx.actor.api_key_id), ctx.request_id, agent_id
+            )
+        return ctx
+    customer_id = data.author_id or ticket["requester_id"]
+    name = await raw.fetchval("SELECT name FROM customers WHERE id = $1", customer_id)
+    if name is None:
+        raise _author_error("author_id does not name a customer.")
+    return Context(Actor("customer", str(customer_id), name, ctx.actor.api_key_id), ctx.request_id, None)
+
+
+def _author_ids(author: Context) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    author_id = uuid.UUID(author.actor.id) if author.actor.id else None
+    if author.actor.type == "agent":
+        return author_id, None
+    if author.actor.type == "customer":
+        return None, author_id
+    return None, None
+
+
+async def _follow_up(tx: AsyncConnection, author: Context, ticket: asyncpg.Record, body: str) -> CommentRead:
+    """A customer wrote on a closed ticket: their message opens a new ticket linked to it."""
+    data = TicketCreate(
+        subject=ticket["subject"],
+        message=body,
+        requester_id=uuid.UUID(author.actor.id) if author.actor.id else ticket["requester_id"],
+        priority=ticket["priority"],
+        group_id=ticket["group_id"],
+        tags=list(ticket["tags"]),
+        channel=ticket["channel"],
+    )
+    row = await service.insert_ticket(tx, author, data, follow_up_of=ticket["id"])
+    raw = await raw_connection(tx)
+    comment = await raw.fetchrow(f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE id = $1", row["comment_id"])
+    return _to_read(comment)
+
+
+async def add_comment(
+    tx: AsyncConnection,
+    ctx: Context,
+    policy: service.Policy,
+    ticket_id: int,
+    data: CommentCreate,
+    expected_version: int | None,
+) -> CommentRead:
+    raw = await raw_transaction(tx)
+    ticket = await service.lock_ticket(raw, ticket_id, expected_version)
+    author = await _author(raw, ctx, ticket, data)
+    outcome = lifecycle.apply_comment(
+        lifecycle.State(ticket["status"], ticket["assignee_id"]),
+        author_type=author.actor.type,
+        public=data.public,
+        first_agent_reply_done=ticket["first_agent_reply_at"] is not None,
+    )
+    if outcome.follow_up:
+        return await _follow_up(tx, author, ticket, data.body)
+    agent_id, customer_id = _author_ids(author)
+    comment = await raw.fetchrow(
+        "INSERT INTO comments (ticket_id, author_type, author_agent_id, author_customer_id, public, body) "
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COMMENT_COLUMNS}",
+        ticket_id,
+        "agent" if author.actor.type == "agent" else author.actor.type,
+        agent_id,
+        customer_id,
+        data.public,
+        data.body,
+    )
+    comment_data: dict[str, Any] = {
+        "ticket": store.summary(ticket),
+        "comment": {
+            "id": comment["id"],
+            "public": data.public,
+            "author_type": comment["author_type"],
+            "author_id": str(comment["author_id"]) if comment["author_id"] else None,
+            "body": data.body,
+        },
+    }
+    await record_events(
+        tx, [NewEvent(type="ticket.commented", ticket_id=ticket_id, ctx=author, data=comment_data)]
+    )
+    write = service.Write(fields={}, status=outcome.status, extra_sql=[], params=store.Params(ticket_id))
+    # A tsvector holds at most 1 MB: past ~900 kB, later comments are no longer indexed for `q=`.
+    body = write.params.add(data.body, "::text")
+    write.extra_sql.append(
+        f"search = CASE WHEN pg_column_size(search) < 900000 THEN search || to_tsvector('english', {body}) "
+        "ELSE search END"
+    )
+    if outcome.first_agent_reply:
+        write.extra_sql.append("first_agent_reply_at = now()")
+    await service.apply(tx, raw, author, policy, ticket, write)
+    return _to_read(comment)
+
+
+async def list_comments(
+    tx: AsyncConnection, ticket_id: int, *, limit: int, cursor: str | None, public: bool | None
+) -> CommentPage:
+    raw = await raw_connection(tx)
+    after = decode_cursor(cursor, tuple[int])[0] if cursor else 0
+    rows = await raw.fetch(
+        f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE ticket_id = $1 AND id > $2 "
+        "AND ($3::boolean IS NULL OR public = $3) ORDER BY id LIMIT $4",
+        ticket_id,
+        after,
+        public,
+        limit + 1,
+    )
+    if not rows and not await raw.fetchval("SELECT EXISTS (SELECT 1 FROM tickets WHERE id = $1)", ticket_id):
+        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    items = [_to_read(row) for row in rows[:limit]]
+    return CommentPage(data=items, next_cursor=encode_cursor((items[-1].id,)) if len(rows) > limit else None)

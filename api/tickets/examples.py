@@ -1,0 +1,90 @@
+"""OpenAPI examples for the ticket routes (frontend teams generate clients and mocks from these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi.spec import Example
+
+TICKET: dict[str, Any] = {
+    "id": 1042,
+    "subject": "Cannot log in since Monday",
+    "status": "open",
+    "priority": "high",
+    "channel": "email",
+    "requester": {
+        "id": "0b6f6c1e-3f55-4d0e-9a57-5b1f0c9c2f10",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+    },
+    "assignee": {
+        "id": "5d2c1b0a-8e7f-4a6b-9c3d-2e1f0a9b8c7d",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+    },
+    "group": {"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "name": "Accounts"},
+    "tags": ["login", "vip"],
+    "external_ref": "CRM-7781",
+    "follow_up_of": None,
+    "version": 3,
+    "created_at": "2026-11-20T09:14:03.120000Z",
+    "updated_at": "2026-11-20T10:02:44.870000Z",
+    "first_agent_reply_at": "2026-11-20T09:31:12.004000Z",
+    "resolved_at": None,
+    "closed_at": None,
+}
+
+CREATE = [
+    Example(
+        summary="Requester by email",
+        value={
+            "subject": "Cannot log in since Monday",
+            "message": "Every login attempt says my password is wrong.",
+            "requester_email": "ada@example.com",
+            "requester_name": "Ada Lovelace",
+            "priority": "high",
+            "tags": ["login"],
+            "channel": "email",
+        },
+    ),
+    Example(
+        summary="Requester by id, assigned",
+        value={
+            "subject": "Invoice 2231 is wrong",
+            "message": "I was charged twice.",
+            "requester_id": "0b6f6c1e-3f55-4d0e-9a57-5b1f0c9c2f10",
+            "assignee_id": "5d2c1b0a-8e7f-4a6b-9c3d-2e1f0a9b8c7d",
+            "group_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        },
+    ),
+]
+
+UPDATE = [
+    Example(summary="Resolve", value={"status": "resolved"}),
+    Example(
+        summary="Reassign and reprioritise",
+        value={"assignee_id": TICKET["assignee"]["id"], "priority": "urgent"},
+    ),
+]
+
+BULK = [
+    Example(
+        summary="Put tickets on hold and tag them",
+        value={"ids": [1042, 1043], "changes": {"status": "on_hold", "add_tags": ["vendor"]}},
+    )
+]
+
+COMMENT = [
+    Example(summary="Public reply", value={"body": "We reset your password; please try again."}),
+    Example(summary="Internal note", value={"body": "Customer is on the legacy plan.", "public": False}),
+    Example(summary="Customer reply", value={"body": "Works now, thanks!", "author_type": "customer"}),
+]
+
+
+TICKET_RESPONSE = {"ticket": Example(summary="A ticket", value=TICKET)}
+LIST_RESPONSE = {
+    "page": Example(
+        summary="First page with a total",
+        value={"data": [TICKET], "next_cursor": "WyItY3JlYXRlZCIsIjIwMjYtMTEtMjAiLDEwNDJd", "total": 1289},
+    )
+}

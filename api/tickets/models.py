@@ -1,0 +1,116 @@
+"""Tables for tickets, their comments, and scheduled work on tickets (auto-close, later SLA/follow-ups)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db import Base
+
+PRIORITY_RANK_SQL = "CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 WHEN 'high' THEN 2 ELSE 3 END"
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('new', 'open', 'pending', 'on_hold', 'resolved', 'closed')", name="status"
+        ),
+        CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority"),
+        CheckConstraint("channel IN ('api', 'email', 'web', 'chat', 'phone')", name="channel"),
+        # Lists find a page of ids with an index-only scan (status and tags filtered in the index), then
+        # fetch those rows: see queries.py.
+        Index("ix_tickets_created", "created_at", "id", postgresql_include=["status", "tags"]),
+        Index("ix_tickets_updated", "updated_at", "id"),
+        Index("ix_tickets_priority", "priority_rank", "id"),
+        Index("ix_tickets_status_created", "status", "created_at", "id", postgresql_include=["tags"]),
+        # An agent's queue is a few thousand rows: read in order from this index, filtered by status.
+        Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        # …and one status of it, even when that status has no ticket (no scan of the whole queue).
+        Index("ix_tickets_assignee_status_created", "assignee_id", "status", "created_at", "id"),
+        Index("ix_tickets_tags", "tags", postgresql_using="gin"),
+        Index("ix_tickets_search", "search", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="new")
+    priority: Mapped[str] = mapped_column(Text, server_default="normal")
+    # Sorting by priority must follow urgency, not the alphabet; a stored rank keeps that indexable.
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, Computed(PRIORITY_RANK_SQL, persisted=True))
+    channel: Mapped[str] = mapped_column(Text, server_default="api")
+    requester_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    group_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id"), index=True)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    external_ref: Mapped[str | None] = mapped_column(Text)
+    follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # Subject and every comment, maintained on write so `q=` is one GIN index lookup.
+    search: Mapped[Any] = mapped_column(TSVECTOR)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    first_agent_reply_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        CheckConstraint("author_type IN ('agent', 'customer', 'system')", name="author_type"),
+        Index("ix_comments_ticket", "ticket_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    author_type: Mapped[str] = mapped_column(Text)
+    author_agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id"))
+    author_customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id"))
+    public: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScheduledAction(Base):
+    """Work due at a time (auto-close now; SLA checks and follow-ups later), claimed by the runner."""
+
+    __tablename__ = "scheduled_actions"
+    __table_args__ = (
+        Index(
+            "ix_scheduled_actions_due",
+            "due_at",
+            postgresql_where=text("done_at IS NULL AND cancelled_at IS NULL"),
+        ),
+        Index("ix_scheduled_actions_ticket", "ticket_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,158 @@
+"""Ticket lists: combinable filters, keyset pagination in three sort orders, full-text search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+import asyncpg
+import msgspec
+
+from api.errors import FieldError, Unprocessable
+from api.pagination import decode_cursor, encode_cursor
+from api.tickets import store
+from api.tickets.schemas import Sort, TicketPage
+
+_SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
+
+
+class TicketFilters(msgspec.Struct, kw_only=True):
+    status: list[str] | None = None
+    priority: list[str] | None = None
+    assignee: list[str] | None = None
+    """Agent ids, ``none`` (unassigned) and ``me`` (the calling agent); any of them matches."""
+    group_id: list[uuid.UUID] | None = None
+    requester_id: uuid.UUID | None = None
+    tag: list[str] | None = None
+    tag_mode: Literal["all", "any"] = "all"
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    updated_after: dt.datetime | None = None
+    updated_before: dt.datetime | None = None
+    q: str | None = None
+
+
+def _assignee_condition(p: store.Params, values: list[str], me: uuid.UUID | None) -> str:
+    ids: list[uuid.UUID] = []
+    unassigned = False
+    for value in values:
+        if value == "none":
+            unassigned = True
+        elif value == "me":
+            if me is None:
+                raise Unprocessable(
+                    "assignee=me needs an API key that acts for an agent.",
+                    errors=[FieldError("query", "assignee", "this key acts for no agent")],
+                )
+            ids.append(me)
+        else:
+            try:
+                ids.append(uuid.UUID(value))
+            except ValueError:
+                raise Unprocessable(
+                    "assignee takes agent ids, 'none' or 'me'.",
+                    errors=[FieldError("query", "assignee", f"not an agent id, 'none' or 'me': {value!r}")],
+                ) from None
+    parts = []
+    if ids:
+        parts.append(_in("t.assignee_id", ids, "::uuid[]", p))
+    if unassigned:
+        parts.append("t.assignee_id IS NULL")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _in(column: str, values: list[Any], cast: str, p: store.Params) -> str:
+    """``= $n`` for one value (the planner then uses indexes for ordering), ``= ANY($n)`` for several."""
+    if len(values) == 1:
+        return f"{column} = {p.add(values[0])}"
+    return f"{column} = ANY({p.add(values, cast)})"
+
+
+def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list[str]:
+    conditions = []
+    if filters.status:
+        conditions.append(_in("t.status", filters.status, "::text[]", p))
+    if filters.priority:
+        conditions.append(_in("t.priority", filters.priority, "::text[]", p))
+    if filters.assignee:
+        conditions.append(_assignee_condition(p, filters.assignee, me))
+    if filters.group_id:
+        conditions.append(_in("t.group_id", filters.group_id, "::uuid[]", p))
+    if filters.requester_id:
+        conditions.append(f"t.requester_id = {p.add(filters.requester_id)}")
+    if filters.tag:
+        operator = "@>" if filters.tag_mode == "all" else "&&"
+        conditions.append(f"t.tags {operator} {p.add(filters.tag, '::text[]')}")
+    for column, bound, op in (
+        ("created_at", filters.created_after, ">="),
+        ("created_at", filters.created_before, "<"),
+        ("updated_at", filters.updated_after, ">="),
+        ("updated_at", filters.updated_before, "<"),
+    ):
+        if bound is not None:
+            conditions.append(f"t.{column} {op} {p.add(bound)}")
+    if filters.q:
+        conditions.append(f"t.search @@ websearch_to_tsquery('english', {p.add(filters.q)})")
+    return conditions
+
+
+def _keyset(sort: Sort, cursor: str, p: store.Params) -> str:
+    name = sort.lstrip("-")
+    saved_sort, value, last_id = decode_cursor(cursor, tuple[str, str, int])
+    if saved_sort != sort:
+        raise Unprocessable(
+            "The cursor belongs to another sort order.",
+            errors=[FieldError("query", "cursor", "not a cursor returned for this sort")],
+        )
+    try:
+        key: object = int(value) if name == "priority" else dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Unprocessable(
+            "The cursor is not valid for this list.",
+            errors=[FieldError("query", "cursor", "not a cursor returned by this list")],
+        ) from None
+    operator = "<" if sort.startswith("-") else ">"
+    return f"(t.{_SORT_COLUMNS[name]}, t.id) {operator} ({p.add(key)}, {p.add(last_id)})"
+
+
+async def list_tickets(
+    pool: asyncpg.Pool,
+    filters: TicketFilters,
+    *,
+    sort: Sort,
+    limit: int,
+    cursor: str | None,
+    include_total: bool,
+    me: uuid.UUID | None,
+) -> TicketPage:
+    p = store.Params()
+    conditions = where(filters, p, me)
+    total = None
+    if include_total:
+        count_sql = "SELECT count(*) FROM tickets t" + (
+            " WHERE " + " AND ".join(conditions) if conditions else ""
+        )
+        total = await pool.fetchval(count_sql, *p.values)
+    if cursor is not None:
+        conditions.append(_keyset(sort, cursor, p))
+    name = sort.lstrip("-")
+    direction = "DESC" if sort.startswith("-") else "ASC"
+    column = _SORT_COLUMNS[name]
+    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
+    sql = (
+        f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
+        + (" WHERE " + " AND ".join(conditions) if conditions else "")
+        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
+        + f"SELECT {store.COLUMNS} FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
+        + f" ORDER BY page.sort_key {direction}, page.id {direction}"
+    )
+    rows = await pool.fetch(sql, *p.values)
+    items = [store.to_read(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        key = last[column]
+        value = str(key) if name == "priority" else key.isoformat()
+        next_cursor = encode_cursor((sort, value, last["id"]))
+    return TicketPage(data=items, next_cursor=next_cursor, total=total)

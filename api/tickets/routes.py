@@ -1,0 +1,261 @@
+"""HTTP routes for tickets, their comments and their history (agents and admins)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import ResponseHeader
+from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
+
+from api.auth.guards import ANY_ROLE
+from api.auth.schemas import Principal
+from api.context import request_context
+from api.db import Transaction, read_pool
+from api.errors import NotFound, PreconditionFailed
+from api.events import service as events
+from api.events.schemas import EventPage
+from api.idempotency import IdempotencyKeyHeader, idempotent
+from api.openapi import problems, response_examples
+from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
+from api.tickets import bulk, comments, examples, queries, service
+from api.tickets.schemas import (
+    CommentCreate,
+    CommentPage,
+    CommentRead,
+    Priority,
+    Sort,
+    Status,
+    TicketBulkUpdate,
+    TicketCreate,
+    TicketList,
+    TicketPage,
+    TicketRead,
+    TicketUpdate,
+)
+
+Req = Request[Principal, Any, Any]
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        description='The ticket\'s `ETag` (e.g. `"3"`) as you last read it; a stale one is refused with 412.',
+    ),
+]
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header expects; ``*`` or no header accepts any."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise PreconditionFailed('If-Match must be an ETag returned by this API, such as "3".') from None
+
+
+def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead]:
+    return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
+
+
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        description='The ticket\'s version, e.g. `"3"`; send it as `If-Match`.',
+        documentation_only=True,
+    )
+]
+
+
+def _policy(request: Req) -> service.Policy:
+    return service.Policy.from_settings(request.app.state.settings)
+
+
+def _q(description: str, **kwargs: Any) -> QueryParameter:
+    return QueryParameter(description=description, **kwargs)
+
+
+class TicketController(Controller):
+    path = "/v1/tickets"
+    tags = ["Tickets"]
+    opt = ANY_ROLE
+
+    @post(
+        operation_id="createTicket",
+        opt={**problems(409), **response_examples(201, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
+    async def create_ticket(
+        self,
+        tx: Transaction,
+        request: Req,
+        data: Annotated[TicketCreate, Body(examples=examples.CREATE)],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[TicketRead]:
+        """Create a ticket.
+
+        The requester is named by id or by email (a new customer is created for an unknown email); the
+        message becomes the ticket's first public comment. A ticket created with an assignee is `open`.
+        """
+        ctx = request_context(request)
+
+        async def work() -> Response[Any]:
+            return with_etag(await service.create_ticket(tx, ctx, data), 201)
+
+        return await idempotent(tx, request, idempotency_key, data, work)
+
+    @get(operation_id="listTickets", opt=response_examples(200, examples.LIST_RESPONSE))
+    async def list_tickets(
+        self,
+        request: Req,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        include_total: IncludeTotal = False,
+        sort: Annotated[Sort, _q("Order: created, updated or priority; `-` for descending.")] = "-created",
+        status: Annotated[list[Status] | None, _q("Any of these statuses (repeat the parameter).")] = None,
+        priority: Annotated[list[Priority] | None, _q("Any of these priorities.")] = None,
+        assignee: Annotated[
+            list[str] | None, _q("Agent ids, `none` (unassigned) or `me`; any matches.")
+        ] = None,
+        group_id: Annotated[list[uuid.UUID] | None, _q("Any of these groups.")] = None,
+        requester_id: Annotated[uuid.UUID | None, _q("Tickets of this customer.")] = None,
+        tag: Annotated[list[str] | None, _q("Tags to match, see `tag_mode`.")] = None,
+        tag_mode: Annotated[Literal["all", "any"], _q("Match all tags (default) or any.")] = "all",
+        created_after: Annotated[dt.datetime | None, _q("Created at or after.")] = None,
+        created_before: Annotated[dt.datetime | None, _q("Created before.")] = None,
+        updated_after: Annotated[dt.datetime | None, _q("Updated at or after.")] = None,
+        updated_before: Annotated[dt.datetime | None, _q("Updated before.")] = None,
+        q: Annotated[str | None, _q("Full-text search over subject and comments.", max_length=500)] = None,
+    ) -> TicketPage:
+        """List tickets.
+
+        Filters combine with AND; repeated values of one filter combine with OR. Pages are stable under
+        concurrent inserts.
+        """
+        filters = queries.TicketFilters(
+            status=list(status) if status else None,
+            priority=list(priority) if priority else None,
+            assignee=assignee,
+            group_id=group_id,
+            requester_id=requester_id,
+            tag=tag,
+            tag_mode=tag_mode,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            q=q,
+        )
+        return await queries.list_tickets(
+            read_pool(request.app.state),
+            filters,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            include_total=include_total,
+            me=request.user.agent_id,
+        )
+
+    @get(
+        "/{ticket_id:int}",
+        operation_id="getTicket",
+        opt={**problems(404), **response_examples(200, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
+    async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
+        """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
+        return with_etag(await service.get_ticket(read_pool(request.app.state), ticket_id))
+
+    @patch(
+        "/{ticket_id:int}",
+        operation_id="updateTicket",
+        opt={**problems(404, 409, 412), **response_examples(200, examples.TICKET_RESPONSE)},
+        response_headers=ETAG,
+    )
+    async def update_ticket(
+        self,
+        tx: Transaction,
+        request: Req,
+        ticket_id: FromPath[int],
+        data: Annotated[TicketUpdate, Body(examples=examples.UPDATE)],
+        if_match: IfMatch = None,
+    ) -> Response[TicketRead]:
+        """Update a ticket.
+
+        Only the fields sent change. Status changes follow the lifecycle; a refused one answers 409 naming
+        the rule. Send `If-Match` so a change made meanwhile by someone else is not silently overwritten.
+        """
+        ticket = await service.update_ticket(
+            tx, request_context(request), _policy(request), ticket_id, data, expected_version(if_match)
+        )
+        return with_etag(ticket)
+
+    @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409, 412))
+    async def bulk_update(
+        self,
+        tx: Transaction,
+        request: Req,
+        data: Annotated[TicketBulkUpdate, Body(examples=examples.BULK)],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[TicketList]:
+        """Update up to 100 tickets at once.
+
+        All or nothing: if any ticket is missing or refuses the change, none changes. Each ticket gets its
+        own events.
+        """
+        ctx, policy = request_context(request), _policy(request)
+
+        async def work() -> Response[Any]:
+            return Response(await bulk.bulk_update(tx, ctx, policy, data), status_code=200)
+
+        return await idempotent(tx, request, idempotency_key, data, work)
+
+    @get("/{ticket_id:int}/comments", operation_id="listComments", opt=problems(404))
+    async def list_comments(
+        self,
+        tx: Transaction,
+        ticket_id: FromPath[int],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        public: Annotated[bool | None, _q("Only public replies (true) or internal notes (false).")] = None,
+    ) -> CommentPage:
+        """List a ticket's comments, oldest first."""
+        return await comments.list_comments(tx, ticket_id, limit=limit, cursor=cursor, public=public)
+
+    @post("/{ticket_id:int}/comments", operation_id="createComment", opt=problems(404, 409, 412))
+    async def create_comment(
+        self,
+        tx: Transaction,
+        request: Req,
+        ticket_id: FromPath[int],
+        data: Annotated[CommentCreate, Body(examples=examples.COMMENT)],
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[CommentRead]:
+        """Add a comment to a ticket.
+
+        The first public agent reply opens a `new` ticket; a customer reply reopens a pending, on-hold or
+        resolved one; a customer reply on a closed ticket creates a follow-up ticket (see `ticket_id`).
+        """
+        ctx, policy, version = request_context(request), _policy(request), expected_version(if_match)
+
+        async def work() -> Response[Any]:
+            comment = await comments.add_comment(tx, ctx, policy, ticket_id, data, version)
+            return Response(comment, status_code=201)
+
+        return await idempotent(tx, request, idempotency_key, data, work)
+
+    @get("/{ticket_id:int}/events", operation_id="listTicketEvents", opt=problems(404))
+    async def list_ticket_events(
+        self, tx: Transaction, ticket_id: FromPath[int], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> EventPage:
+        """A ticket's history: every change, who made it, when and through which request."""
+        page = await events.ticket_history(tx, ticket_id, limit=limit, cursor=cursor)
+        if not page.data and not await events.ticket_exists(tx, ticket_id):
+            raise NotFound(f"Ticket {ticket_id} does not exist.")
+        return page

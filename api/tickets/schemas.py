@@ -1,0 +1,145 @@
+"""Wire types for tickets and comments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from api.pagination import Page
+
+Status = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
+Priority = Literal["low", "normal", "high", "urgent"]
+Channel = Literal["api", "email", "web", "chat", "phone"]
+AuthorType = Literal["agent", "customer", "system"]
+Sort = Literal["created", "-created", "updated", "-updated", "priority", "-priority"]
+
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Cannot log in since Monday"])]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=65_536)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=50, examples=[["billing", "vip"]])]
+ExternalRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class TicketCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new ticket. Name the requester by ``requester_id`` or by ``requester_email`` (created when new)."""
+
+    subject: Subject
+    message: Annotated[Body, msgspec.Meta(description="The requester's initial message (a public comment).")]
+    requester_id: uuid.UUID | None = None
+    requester_email: Email | None = None
+    requester_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    priority: Priority = "normal"
+    group_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    tags: Tags = []
+    channel: Channel = "api"
+    external_ref: ExternalRef | None = None
+
+
+class TicketUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields to change; omitted fields keep their value. Status changes follow the lifecycle rules."""
+
+    subject: Subject | msgspec.UnsetType = msgspec.UNSET
+    status: Status | msgspec.UnsetType = msgspec.UNSET
+    priority: Priority | msgspec.UnsetType = msgspec.UNSET
+    group_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    assignee_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    tags: Tags | msgspec.UnsetType = msgspec.UNSET
+    external_ref: ExternalRef | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class BulkChanges(TicketUpdate, forbid_unknown_fields=True, kw_only=True):
+    """Changes applied to every ticket; ``add_tags``/``remove_tags`` edit tags instead of replacing them."""
+
+    add_tags: Tags | msgspec.UnsetType = msgspec.UNSET
+    remove_tags: Tags | msgspec.UnsetType = msgspec.UNSET
+
+
+class TicketBulkUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Up to 100 tickets changed together: all of them or none."""
+
+    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
+    changes: BulkChanges
+    versions: Annotated[
+        dict[int, int],
+        msgspec.Meta(
+            description="Optional `If-Match` per ticket: ticket id → the version you last read. A stale "
+            "version refuses the whole call with 412.",
+            examples=[{"101": 4}],
+        ),
+    ] = {}
+
+
+class PersonSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    email: str
+
+
+class GroupSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+
+
+class TicketRead(msgspec.Struct, kw_only=True):
+    """A ticket. ``version`` increases with every change and is the ``ETag``."""
+
+    id: int
+    subject: str
+    status: Status
+    priority: Priority
+    channel: Channel
+    requester: PersonSummary
+    assignee: PersonSummary | None
+    group: GroupSummary | None
+    tags: list[str]
+    external_ref: str | None
+    follow_up_of: int | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    first_agent_reply_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+
+
+class TicketPage(Page[TicketRead]):
+    """A page of tickets in the requested order."""
+
+
+class TicketList(msgspec.Struct, kw_only=True):
+    """The tickets a bulk update changed, in the order of ``ids``."""
+
+    data: list[TicketRead]
+
+
+class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A comment: a public reply (default) or an internal note (``public: false``, agents only).
+
+    Without ``author_type`` the author is the calling agent. ``author_type: customer`` writes as the
+    requester (or ``author_id``); a customer reply reopens a pending, on-hold or resolved ticket, and on a
+    closed ticket opens a follow-up ticket instead.
+    """
+
+    body: Body
+    public: bool = True
+    author_type: AuthorType | None = None
+    author_id: uuid.UUID | None = None
+
+
+class CommentRead(msgspec.Struct, kw_only=True):
+    id: int
+    ticket_id: int
+    author_type: AuthorType
+    author_id: uuid.UUID | None
+    public: bool
+    body: str
+    created_at: dt.datetime
+
+
+class CommentPage(Page[CommentRead]):
+    """A page of a ticket's comments, oldest first."""

@@ -1,0 +1,43 @@
+"""The comparison point: a bare Litestar endpoint fetching the same ticket row with a raw asyncpg pool.
+
+No authentication, no request ids, metrics or transaction: just the query and the same wire struct.
+
+    DATABASE_URL=... uvicorn bench.raw_app:app --port 8002 --loop uvloop --http httptools --no-access-log
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from litestar import Litestar, get
+from litestar.exceptions import NotFoundException
+
+from api.db import asyncpg_dsn
+from api.tickets import store
+from api.tickets.schemas import TicketRead
+
+POOL: dict[str, asyncpg.Pool] = {}
+
+
+@asynccontextmanager
+async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
+    size = int(os.environ.get("HELPDESK_DB_POOL_SIZE", "20"))
+    POOL["pool"] = await asyncpg.create_pool(
+        asyncpg_dsn(os.environ["DATABASE_URL"]), min_size=size, max_size=size, server_settings={"jit": "off"}
+    )
+    yield
+    await POOL["pool"].close()
+
+
+@get("/raw/tickets/{ticket_id:int}")
+async def raw_ticket(ticket_id: int) -> TicketRead:
+    row = await POOL["pool"].fetchrow(store.GET, ticket_id)
+    if row is None:
+        raise NotFoundException()
+    return store.to_read(row)
+
+
+app = Litestar(route_handlers=[raw_ticket], lifespan=[lifespan], openapi_config=None, logging_config=None)

@@ -1,0 +1,24 @@
+-- Filtered ticket lists. MODE: status_assignee | status_tag | search. Agent ids come from AGENTS_FILE.
+local mode = os.getenv("MODE") or "status_assignee"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "")
+local agents = {}
+for line in io.lines(os.getenv("AGENTS_FILE") or "/tmp/bench-agents.txt") do agents[#agents + 1] = line end
+local tags = {"vip", "bug", "billing", "churn-risk", "tag3", "tag17"}
+local statuses = {"open", "pending", "new", "open&status=pending"}
+local words = {"printer", "refund", "password", "invoice", "vpn", "login", "outage", "wallet", "tax", "sync"}
+
+request = function()
+  local path
+  if mode == "status_assignee" then
+    path = "/v1/tickets?status=" .. statuses[math.random(#statuses)] .. "&assignee=" .. agents[math.random(#agents)]
+  elseif mode == "status_tag" then
+    path = "/v1/tickets?status=" .. statuses[math.random(#statuses)] .. "&tag=" .. tags[math.random(#tags)]
+  else
+    path = "/v1/tickets?q=" .. words[math.random(#words)] .. "+" .. words[math.random(#words)]
+  end
+  return wrk.format("GET", path .. "&limit=50")
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("non-2xx/3xx: %d\n", summary.errors.status))
+end

@@ -1,0 +1,82 @@
+"""Every route of the people, tickets and events features, called with each role and without a key."""
+
+import uuid
+
+import pytest
+
+from api.app import create_litestar
+
+BOTH = {"admin", "agent"}
+ADMIN = {"admin"}
+X = str(uuid.uuid4())
+
+# (operationId, method, path, body, roles allowed)
+ROUTES = [
+    ("createCustomer", "POST", "/v1/customers", {"name": "A", "email": "a@b.c"}, BOTH),
+    ("listCustomers", "GET", "/v1/customers", None, BOTH),
+    ("getCustomer", "GET", f"/v1/customers/{X}", None, BOTH),
+    ("updateCustomer", "PATCH", f"/v1/customers/{X}", {}, BOTH),
+    ("createAgent", "POST", "/v1/agents", {"name": "A", "email": "a@b.c"}, ADMIN),
+    ("listAgents", "GET", "/v1/agents", None, BOTH),
+    ("getAgent", "GET", f"/v1/agents/{X}", None, BOTH),
+    ("updateAgent", "PATCH", f"/v1/agents/{X}", {}, ADMIN),
+    ("createGroup", "POST", "/v1/groups", {"name": "G"}, ADMIN),
+    ("listGroups", "GET", "/v1/groups", None, BOTH),
+    ("getGroup", "GET", f"/v1/groups/{X}", None, BOTH),
+    ("updateGroup", "PATCH", f"/v1/groups/{X}", {}, ADMIN),
+    (
+        "createTicket",
+        "POST",
+        "/v1/tickets",
+        {"subject": "s", "message": "m", "requester_email": "a@b.c"},
+        BOTH,
+    ),
+    ("listTickets", "GET", "/v1/tickets", None, BOTH),
+    ("getTicket", "GET", "/v1/tickets/1", None, BOTH),
+    ("updateTicket", "PATCH", "/v1/tickets/1", {}, BOTH),
+    (
+        "bulkUpdateTickets",
+        "POST",
+        "/v1/tickets/bulk-update",
+        {"ids": [1], "changes": {"priority": "low"}},
+        BOTH,
+    ),
+    ("listComments", "GET", "/v1/tickets/1/comments", None, BOTH),
+    ("createComment", "POST", "/v1/tickets/1/comments", {"body": "b", "author_type": "system"}, BOTH),
+    ("listTicketEvents", "GET", "/v1/tickets/1/events", None, BOTH),
+    ("listEvents", "GET", "/v1/events", None, BOTH),
+]
+
+
+def test_every_feature_route_has_a_role_case(settings):
+    app = create_litestar(settings)
+    covered = {route[0] for route in ROUTES}
+    operations = {
+        handler.operation_id
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if isinstance(handler.operation_id, str)
+        if any(
+            str(route.path).startswith(p)
+            for p in ("/v1/customers", "/v1/agents", "/v1/groups", "/v1/tickets", "/v1/events")
+        )
+    }
+    assert operations == covered
+
+
+@pytest.mark.parametrize(
+    ("operation", "method", "path", "body", "allowed"), ROUTES, ids=[r[0] for r in ROUTES]
+)
+async def test_roles(client, admin_headers, agent, operation, method, path, body, allowed):
+    _, agent_headers = agent
+    kwargs = {} if body is None else {"json": body}
+    r = await client.request(method, path, **kwargs)
+    assert r.status_code == 401, operation
+    for role, headers in (("admin", admin_headers), ("agent", agent_headers)):
+        r = await client.request(method, path, headers=headers, **kwargs)
+        if role in allowed:
+            # Allowed: anything the route itself answers (2xx, or 404/409 for the made-up ids), never 401/403.
+            assert r.status_code in (200, 201, 404, 409), (operation, role, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (operation, role, r.status_code)
+            assert r.json()["type"] == "urn:helpdesk:problem:forbidden"

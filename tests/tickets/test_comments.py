@@ -1,0 +1,129 @@
+"""Comments and what they do to a ticket's status."""
+
+from tests.tickets.helpers import create_ticket, events_of
+
+
+async def _status(client, headers, ticket_id):
+    return (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()
+
+
+async def test_first_public_agent_reply_opens_and_is_recorded(client, agent):
+    _, headers = agent
+    t = await create_ticket(client, headers)
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments", json={"body": "note", "public": False}, headers=headers
+    )
+    assert r.status_code == 201
+    ticket = await _status(client, headers, t["id"])
+    assert (ticket["status"], ticket["first_agent_reply_at"]) == ("new", None)
+    r = await client.post(f"/v1/tickets/{t['id']}/comments", json={"body": "On it"}, headers=headers)
+    assert r.status_code == 201
+    comment = r.json()
+    assert (comment["author_type"], comment["public"], comment["ticket_id"]) == ("agent", True, t["id"])
+    ticket = await _status(client, headers, t["id"])
+    assert ticket["status"] == "open"
+    first = ticket["first_agent_reply_at"]
+    assert first is not None
+    await client.post(f"/v1/tickets/{t['id']}/comments", json={"body": "again"}, headers=headers)
+    assert (await _status(client, headers, t["id"]))["first_agent_reply_at"] == first
+
+
+async def test_customer_reply_reopens_resolved_and_fires_reopened(client, agent):
+    agent_id, headers = agent
+    t = await create_ticket(client, headers, assignee_id=str(agent_id))
+    await client.patch(f"/v1/tickets/{t['id']}", json={"status": "resolved"}, headers=headers)
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments",
+        json={"body": "still broken", "author_type": "customer"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["author_id"] == t["requester"]["id"]
+    assert (await _status(client, headers, t["id"]))["status"] == "open"
+    events = await events_of(client, headers, t["id"])
+    assert [e["type"] for e in events[-3:]] == [
+        "ticket.commented",
+        "ticket.status_changed",
+        "ticket.reopened",
+    ]
+    assert events[-1]["actor"]["type"] == "customer"
+    commented = events[-3]["data"]["comment"]
+    assert (commented["body"], commented["author_type"], commented["public"]) == (
+        "still broken",
+        "customer",
+        True,
+    )
+    assert events[-1]["actor"]["id"] == t["requester"]["id"]
+
+
+async def test_customer_reply_on_pending_and_on_hold_reopens(client, agent):
+    agent_id, headers = agent
+    for status in ("pending", "on_hold"):
+        t = await create_ticket(client, headers, assignee_id=str(agent_id))
+        await client.patch(f"/v1/tickets/{t['id']}", json={"status": status}, headers=headers)
+        body = {"body": "hi", "author_type": "customer"}
+        await client.post(f"/v1/tickets/{t['id']}/comments", json=body, headers=headers)
+        ticket = await _status(client, headers, t["id"])
+        assert ticket["status"] == "open", status
+        assert "ticket.reopened" not in [e["type"] for e in await events_of(client, headers, t["id"])]
+
+
+async def test_customer_reply_on_closed_creates_linked_follow_up(client, agent):
+    agent_id, headers = agent
+    t = await create_ticket(client, headers, assignee_id=str(agent_id), tags=["vip"], priority="high")
+    await client.patch(f"/v1/tickets/{t['id']}", json={"status": "resolved"}, headers=headers)
+    await client.patch(f"/v1/tickets/{t['id']}", json={"status": "closed"}, headers=headers)
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments",
+        json={"body": "it's back", "author_type": "customer"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    follow_up_id = r.json()["ticket_id"]
+    assert follow_up_id != t["id"]
+    follow_up = await _status(client, headers, follow_up_id)
+    assert follow_up["follow_up_of"] == t["id"]
+    assert (follow_up["status"], follow_up["tags"], follow_up["priority"]) == ("new", ["vip"], "high")
+    assert follow_up["requester"]["id"] == t["requester"]["id"]
+    assert (await _status(client, headers, t["id"]))["status"] == "closed"
+    r = await client.post(f"/v1/tickets/{t['id']}/comments", json={"body": "agent"}, headers=headers)
+    assert r.status_code == 409
+    assert r.json()["rule"] == "closed-is-terminal"
+
+
+async def test_comment_authors(client, agent, admin_headers):
+    agent_id, headers = agent
+    t = await create_ticket(client, headers)
+    url = f"/v1/tickets/{t['id']}/comments"
+    r = await client.post(url, json={"body": "x"}, headers=admin_headers)  # integration key, no author
+    assert r.status_code == 422
+    r = await client.post(url, json={"body": "x", "author_type": "system"}, headers=admin_headers)
+    assert (r.status_code, r.json()["author_type"], r.json()["author_id"]) == (201, "system", None)
+    r = await client.post(
+        url, json={"body": "x", "author_type": "agent", "author_id": str(agent_id)}, headers=admin_headers
+    )
+    assert (r.status_code, r.json()["author_id"]) == (201, str(agent_id))
+    r = await client.post(
+        url, json={"body": "x", "author_type": "customer", "public": False}, headers=headers
+    )
+    assert r.status_code == 409
+    assert r.json()["rule"] == "customer-replies-are-public"
+
+
+async def test_list_comments_pages_and_filters(client, agent):
+    _, headers = agent
+    t = await create_ticket(client, headers)
+    for i in range(4):
+        body = {"body": f"c{i}", "public": i % 2 == 0}
+        await client.post(f"/v1/tickets/{t['id']}/comments", json=body, headers=headers)
+    url = f"/v1/tickets/{t['id']}/comments"
+    page = (await client.get(url, params={"limit": 3}, headers=headers)).json()
+    assert [c["body"] for c in page["data"]] == ["It is on fire.", "c0", "c1"]
+    rest = (await client.get(url, params={"limit": 3, "cursor": page["next_cursor"]}, headers=headers)).json()
+    assert [c["body"] for c in rest["data"]] == ["c2", "c3"]
+    assert rest["next_cursor"] is None
+    notes = (await client.get(url, params={"public": "false"}, headers=headers)).json()
+    assert [c["body"] for c in notes["data"]] == ["c1", "c3"]
+    assert (await client.get("/v1/tickets/987654/comments", headers=headers)).status_code == 404
+    r = await client.post("/v1/tickets/987654/comments", json={"body": "x"}, headers=headers)
+    assert r.status_code == 404

@@ -1,0 +1,120 @@
+"""Ticket lists: filters that combine, sort orders, cursor pagination, totals."""
+
+import datetime as dt
+
+from tests.tickets.helpers import create_ticket
+
+
+async def _ids(client, headers, **params):
+    r = await client.get("/v1/tickets", params={"limit": 200, **params}, headers=headers)
+    assert r.status_code == 200, r.text
+    return [t["id"] for t in r.json()["data"]]
+
+
+async def _all_pages(client, headers, limit, **params):
+    ids, cursor = [], None
+    while True:
+        query = {"limit": limit, **params}
+        if cursor:
+            query["cursor"] = cursor
+        page = (await client.get("/v1/tickets", params=query, headers=headers)).json()
+        ids += [t["id"] for t in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+async def test_filters_combine(client, agent, other_agent, admin_headers):
+    me, headers = agent
+    other, _ = other_agent
+    group = (await client.post("/v1/groups", json={"name": "G"}, headers=admin_headers)).json()["id"]
+    a = await create_ticket(client, headers, assignee_id=str(me), tags=["vip", "billing"], priority="high")
+    b = await create_ticket(client, headers, assignee_id=str(other), tags=["billing"], group_id=group)
+    c = await create_ticket(
+        client, headers, tags=["vip"], requester_email="zed@example.com", priority="urgent"
+    )
+    await client.patch(f"/v1/tickets/{b['id']}", json={"status": "pending"}, headers=headers)
+
+    assert await _ids(client, headers, status=["open"]) == [a["id"]]
+    assert sorted(await _ids(client, headers, status=["open", "pending"])) == [a["id"], b["id"]]
+    assert await _ids(client, headers, assignee="me") == [a["id"]]
+    assert await _ids(client, headers, assignee="none") == [c["id"]]
+    assert sorted(await _ids(client, headers, assignee=["none", str(other)])) == [b["id"], c["id"]]
+    assert await _ids(client, headers, status="open", assignee="me") == [a["id"]]
+    assert await _ids(client, headers, tag=["vip", "billing"]) == [a["id"]]
+    assert sorted(await _ids(client, headers, tag=["vip", "billing"], tag_mode="any")) == [
+        a["id"],
+        b["id"],
+        c["id"],
+    ]
+    assert await _ids(client, headers, status="new", tag="vip") == [c["id"]]
+    assert await _ids(client, headers, group_id=group) == [b["id"]]
+    assert await _ids(client, headers, requester_id=c["requester"]["id"]) == [c["id"]]
+    assert sorted(await _ids(client, headers, priority=["high", "urgent"])) == [a["id"], c["id"]]
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+    assert await _ids(client, headers, created_after=future) == []
+    assert len(await _ids(client, headers, created_before=future, updated_before=future)) == 3
+    assert await _ids(client, headers, updated_after=future) == []
+    assert await _ids(client, headers, q="fire", status="open") == [a["id"]]
+
+
+async def test_assignee_me_needs_an_agent_key_and_bad_values_are_422(client, admin_headers):
+    r = await client.get("/v1/tickets", params={"assignee": "me"}, headers=admin_headers)
+    assert r.status_code == 422
+    r = await client.get("/v1/tickets", params={"assignee": "bob"}, headers=admin_headers)
+    assert r.status_code == 422
+    r = await client.get("/v1/tickets", params={"status": "sleeping"}, headers=admin_headers)
+    assert r.status_code == 422
+    r = await client.get("/v1/tickets", params={"limit": 201}, headers=admin_headers)
+    assert r.status_code == 422
+
+
+async def test_sorts_and_pagination_are_complete_and_stable(client, agent):
+    _, headers = agent
+    priorities = ["low", "urgent", "normal", "high", "normal", "low", "urgent"]
+    made = [await create_ticket(client, headers, priority=p) for p in priorities]
+    ids = [t["id"] for t in made]
+    assert await _all_pages(client, headers, 2) == ids[::-1]  # default: newest first
+    assert await _all_pages(client, headers, 3, sort="created") == ids
+    rank = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+    by_priority = sorted(made, key=lambda t: (-rank[t["priority"]], -t["id"]))
+    assert await _all_pages(client, headers, 2, sort="-priority") == [t["id"] for t in by_priority]
+    await client.patch(f"/v1/tickets/{ids[0]}", json={"priority": "high"}, headers=headers)
+    assert (await _all_pages(client, headers, 2, sort="-updated"))[0] == ids[0]
+
+
+async def test_pages_stay_stable_under_concurrent_inserts(client, agent):
+    _, headers = agent
+    made = [(await create_ticket(client, headers))["id"] for _ in range(5)]
+    first = (await client.get("/v1/tickets", params={"limit": 2}, headers=headers)).json()
+    await create_ticket(client, headers)  # inserted between page reads
+    rest = await _all_pages_from(client, headers, first["next_cursor"])
+    assert [t["id"] for t in first["data"]] + rest == made[::-1]
+
+
+async def _all_pages_from(client, headers, cursor):
+    ids = []
+    while cursor:
+        page = (
+            await client.get("/v1/tickets", params={"limit": 2, "cursor": cursor}, headers=headers)
+        ).json()
+        ids += [t["id"] for t in page["data"]]
+        cursor = page["next_cursor"]
+    return ids
+
+
+async def test_total_and_cursor_validation(client, agent):
+    _, headers = agent
+    for _ in range(3):
+        await create_ticket(client, headers)
+    page = (
+        await client.get("/v1/tickets", params={"limit": 1, "include_total": "true"}, headers=headers)
+    ).json()
+    assert page["total"] == 3
+    assert "total" not in (await client.get("/v1/tickets", headers=headers)).json()
+    r = await client.get(
+        "/v1/tickets", params={"cursor": page["next_cursor"], "sort": "priority"}, headers=headers
+    )
+    assert r.status_code == 422
+    r = await client.get("/v1/tickets", params={"cursor": "not-a-cursor"}, headers=headers)
+    assert r.status_code == 422

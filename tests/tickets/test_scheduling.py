@@ -1,0 +1,95 @@
+"""Auto-close of resolved tickets by the background runner."""
+
+import asyncio
+import time
+
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.jobs import build_jobs
+from api.tickets.scheduling import ScheduledActionsJob
+from tests.tickets.helpers import create_ticket, events_of
+
+
+def _job(engine, settings, **overrides) -> ScheduledActionsJob:
+    [job] = [
+        j
+        for j in build_jobs(engine, msgspec.structs.replace(settings, **overrides))
+        if j.name == "scheduled-actions"
+    ]
+    return job  # type: ignore[return-value]
+
+
+async def _resolve(client, headers, agent_id):
+    t = await create_ticket(client, headers, assignee_id=str(agent_id))
+    r = await client.patch(f"/v1/tickets/{t['id']}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 200
+    return t["id"]
+
+
+async def test_resolved_ticket_is_not_closed_before_its_delay(client, agent, engine, settings):
+    agent_id, headers = agent
+    ticket_id = await _resolve(client, headers, agent_id)  # default delay: 4 days
+    assert await _job(engine, settings).run_once() is False
+    assert (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"] == "resolved"
+
+
+async def test_due_auto_close_closes_with_system_events(engine, settings, agent):
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with AsyncTestClient(create_app(fast)) as client:
+        ticket_id = await _resolve(client, headers, agent_id)
+        await _job(engine, settings).run_once()
+        ticket = (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()
+        assert ticket["status"] == "closed"
+        assert ticket["closed_at"] is not None
+        events = await events_of(client, headers, ticket_id)
+        assert [e["type"] for e in events[-2:]] == ["ticket.status_changed", "ticket.closed"]
+        assert events[-1]["actor"]["type"] == "system"
+        # Done once: another run finds nothing.
+        assert await _job(engine, settings).run_once() is False
+        assert len(await events_of(client, headers, ticket_id)) == len(events)
+
+
+async def test_reopening_cancels_auto_close(engine, settings, agent):
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with AsyncTestClient(create_app(fast)) as client:
+        ticket_id = await _resolve(client, headers, agent_id)
+        await client.post(
+            f"/v1/tickets/{ticket_id}/comments",
+            json={"body": "no", "author_type": "customer"},
+            headers=headers,
+        )
+        await _job(engine, settings).run_once()
+        assert (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"] == "open"
+
+
+async def test_concurrent_runners_close_each_ticket_once(engine, settings, agent):
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with AsyncTestClient(create_app(fast)) as client:
+        ids = [await _resolve(client, headers, agent_id) for _ in range(6)]
+        jobs = [_job(engine, settings) for _ in range(3)]
+        await asyncio.gather(*(job.run_once() for job in jobs))
+        for ticket_id in ids:
+            closed = [e for e in await events_of(client, headers, ticket_id) if e["type"] == "ticket.closed"]
+            assert len(closed) == 1
+
+
+async def test_runner_inside_the_app_closes_due_tickets(engine, settings, agent):
+    agent_id, headers = agent
+    app_settings = msgspec.structs.replace(
+        settings, auto_close_after_seconds=0.0, run_worker=True, scheduler_poll_seconds=30.0
+    )
+    async with AsyncTestClient(create_app(app_settings)) as client:
+        ticket_id = await _resolve(client, headers, agent_id)
+        deadline = time.monotonic() + 10  # NOTIFY wakes the runner well before its 30 s poll
+        status = None
+        while time.monotonic() < deadline:
+            status = (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"]
+            if status == "closed":
+                break
+            await asyncio.sleep(0.05)
+        assert status == "closed"
