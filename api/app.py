@@ -21,6 +21,7 @@ from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
 from api.runner import Runner
 from api.settings import Settings, load_settings
+from api.webhooks.routes import WebhookEndpointController
 
 
 def create_litestar(settings: Settings) -> Litestar:
@@ -47,7 +48,7 @@ def create_litestar(settings: Settings) -> Litestar:
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[*OPS_ROUTES, ApiKeyController],
+        route_handlers=[*OPS_ROUTES, ApiKeyController, WebhookEndpointController],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},
         middleware=[

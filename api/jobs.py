@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.runner import Job
 from api.settings import Settings
+from api.webhooks.worker import DeliveryJob
 
 
 def build_jobs(engine: AsyncEngine, settings: Settings) -> list[Job]:
-    jobs: list[Job] = []
+    jobs: list[Job] = [DeliveryJob(engine, settings)]
     return jobs

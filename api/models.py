@@ -3,7 +3,16 @@
 from api.auth.models import ApiKey
 from api.db import Base
 from api.people.models import Agent
+from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 metadata = Base.metadata
 
-__all__ = ["Agent", "ApiKey", "metadata"]
+__all__ = [
+    "Agent",
+    "ApiKey",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
+    "metadata",
+]

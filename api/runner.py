@@ -48,6 +48,10 @@ class Runner:
         for job in self._jobs:
             for channel in job.channels:
                 self._wake.setdefault(channel, []).append(self._events[job.name])
+            # Optional: jobs that keep work in flight (webhook delivery) wake themselves when capacity frees.
+            bind_wake = getattr(job, "bind_wake", None)
+            if bind_wake is not None:
+                bind_wake(self._events[job.name].set)
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
 

@@ -1,0 +1,205 @@
+"""The delivery job: claims due deliveries under a lease, sends them concurrently, records results.
+
+Flow: a NOTIFY (or the fallback poll) wakes the job; one query claims due deliveries with
+``FOR UPDATE SKIP LOCKED`` — per endpoint at most its free concurrency slots, so a dead endpoint's backlog
+never fills a batch — and moves their ``next_attempt_at`` to the end of the lease. Each claimed delivery
+is sent in its own task; results are written in batches by a single recorder task. A worker that dies
+mid-delivery simply lets the lease run out: the rows fall due again and another worker retries them.
+Several workers never send the same attempt twice: a row is claimed by one transaction only, the lease
+outlasts the attempt's total timeout, and only the lease holder may record the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.settings import Settings
+from api.webhooks.publish import CHANNEL
+from api.webhooks.recorder import record
+from api.webhooks.sender import AttemptResult, Claim, Sender
+from api.webhooks.ssrf import SsrfPolicy, parse_cidrs
+
+log = logging.getLogger("api.webhooks.worker")
+
+RECORD_BATCH = 500
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+_CLAIM = text(
+    """
+WITH candidates AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at
+    FROM webhook_endpoints e
+    CROSS JOIN LATERAL (
+        SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+        ORDER BY d.next_attempt_at
+        LIMIT :per_endpoint
+        FOR UPDATE SKIP LOCKED
+    ) d
+    WHERE e.enabled AND e.id <> ALL(CAST(:full AS uuid[]))
+), ranked AS (
+    SELECT c.id, c.next_attempt_at, coalesce(s.free, :per_endpoint) AS free,
+           row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rn
+    FROM candidates c
+    LEFT JOIN unnest(CAST(:busy AS uuid[]), CAST(:busy_free AS int[])) AS s(endpoint_id, free)
+      ON s.endpoint_id = c.endpoint_id
+), picked AS (
+    SELECT id FROM ranked WHERE rn <= free ORDER BY next_attempt_at LIMIT :total
+)
+UPDATE webhook_deliveries d
+SET next_attempt_at = now() + make_interval(secs => :lease),
+    locked_until = now() + make_interval(secs => :lease),
+    lease_token = :token, updated_at = now()
+FROM picked, webhook_messages m, webhook_endpoints e
+WHERE d.id = picked.id AND m.id = d.message_id AND e.id = d.endpoint_id
+RETURNING d.id, d.endpoint_id, d.message_id, d.attempt_count, d.retry_count, m.body, e.url, e.headers,
+          e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous,
+          e.updated_at
+"""
+)
+
+
+def policy_from(settings: Settings) -> SsrfPolicy:
+    return SsrfPolicy(parse_cidrs(settings.webhook_allow_cidrs), settings.webhook_allow_http)
+
+
+class DeliveryJob:
+    """The runner job for webhook delivery (see the module docstring)."""
+
+    name = "webhooks"
+    channels: Sequence[str] = (CHANNEL,)
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self.poll_interval = settings.webhook_poll_seconds
+        self._cap = settings.webhook_endpoint_concurrency
+        self._max = settings.webhook_max_in_flight
+        self._sender = Sender(
+            policy_from(settings),
+            connect_timeout=settings.webhook_connect_timeout_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            per_endpoint=self._cap,
+        )
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_endpoint: Counter[uuid.UUID] = Counter()
+        self._backlogged: set[uuid.UUID] = set()
+        self._results: list[AttemptResult] = []
+        self._results_ready = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
+        self._wake: Callable[[], None] = lambda: None
+        self.sent = 0
+
+    def bind_wake(self, wake: Callable[[], None]) -> None:
+        """The runner's way to run this job again: used when a full endpoint frees a slot."""
+        self._wake = wake
+
+    async def run_once(self) -> bool:
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._record_forever(), name="webhook-recorder")
+        free_total = self._max - len(self._in_flight)
+        if free_total <= 0:
+            return False
+        claims = await self._claim(free_total)
+        for claim in claims:
+            self._start(claim)
+        counts = Counter(claim.endpoint_id for claim in claims)
+        # An endpoint that got all the slots it asked for may have more due: claim again when one frees.
+        self._backlogged |= {eid for eid in counts if self._per_endpoint[eid] >= self._cap}
+        return False
+
+    async def _claim(self, free_total: int) -> list[Claim]:
+        full = [eid for eid, n in self._per_endpoint.items() if n >= self._cap]
+        busy = [(eid, self._cap - n) for eid, n in self._per_endpoint.items() if 0 < n < self._cap]
+        token = uuid.uuid4()
+        params = {
+            "per_endpoint": self._cap,
+            "full": full,
+            "busy": [eid for eid, _ in busy],
+            "busy_free": [free for _, free in busy],
+            "total": free_total,
+            "lease": self._settings.webhook_lease_seconds,
+            "token": token,
+        }
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, params)).all()
+        return [
+            Claim(
+                delivery_id=row.id,
+                endpoint_id=row.endpoint_id,
+                message_id=row.message_id,
+                attempt_count=row.attempt_count,
+                retry_count=row.retry_count,
+                body=row.body,
+                url=row.url,
+                headers=row.headers,
+                secrets=(row.secret,) if row.previous is None else (row.secret, row.previous),
+                endpoint_version=row.updated_at,
+                lease_token=token,
+            )
+            for row in rows
+        ]
+
+    def _start(self, claim: Claim) -> None:
+        self._per_endpoint[claim.endpoint_id] += 1
+        task = asyncio.create_task(self._deliver(claim))
+        self._in_flight.add(task)
+        task.add_done_callback(functools.partial(self._finished, endpoint_id=claim.endpoint_id))
+
+    async def _deliver(self, claim: Claim) -> None:
+        result = await self._sender.send(claim)
+        self._results.append(result)
+        self.sent += 1
+        self._results_ready.set()
+
+    def _finished(self, task: asyncio.Task[None], endpoint_id: uuid.UUID) -> None:
+        self._in_flight.discard(task)
+        self._per_endpoint[endpoint_id] -= 1
+        if self._per_endpoint[endpoint_id] <= 0:
+            del self._per_endpoint[endpoint_id]
+        if endpoint_id in self._backlogged:
+            self._backlogged.discard(endpoint_id)
+            self._wake()
+        elif len(self._in_flight) == self._max - 1:
+            self._wake()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook delivery task failed", exc_info=task.exception())
+
+    async def _record_forever(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._results:
+            batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
+            try:
+                async with self._engine.begin() as conn:
+                    await record(
+                        conn, batch, disable_after_seconds=self._settings.webhook_disable_after_seconds
+                    )
+            except Exception:
+                # The leases run out and the deliveries are retried: at-least-once, never lost.
+                log.exception("recording webhook attempts failed", extra={"count": len(batch)})
+
+    async def close(self) -> None:
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=SHUTDOWN_GRACE_SECONDS)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._recorder is not None:
+            self._recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recorder
+        await self._flush()
+        await self._sender.close()
