@@ -1,0 +1,166 @@
+"""End-to-end delivery: publish() in a transaction → worker woken by NOTIFY → signed request received."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+from sqlalchemy import text
+from standardwebhooks import Webhook
+
+from api.webhooks.publish import OutgoingEvent, publish, render_body
+from tests.webhooks.conftest import eventually
+from tests.webhooks.helpers import ENDPOINTS, create_endpoint, publish_committed, resolved_event, scalar
+from tests.webhooks.receiver import Receiver, Reply
+
+
+async def delivery_status(engine, message_id):
+    return await scalar(engine, "SELECT status FROM webhook_deliveries WHERE message_id = :m", m=message_id)
+
+
+async def test_resolved_event_is_delivered_signed_and_verifiable(wh_client, admin_headers, engine, worker):
+    async with Receiver() as receiver:
+        endpoint = await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        event = resolved_event()
+        assert await publish_committed(engine, event) == 1
+        (request,) = await receiver.wait_for(1)
+
+        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+        assert payload["type"] == "ticket.resolved"
+        assert payload["data"]["ticket"]["requester"]["email"] == "ada@example.com"
+        assert payload["data"]["resolved_by"]["name"] == "Grace Hopper"
+        assert payload["data"]["time_to_resolution_seconds"] == 7200
+        assert payload["data"]["previous_status"] == "open"
+        assert request.headers["webhook-id"] == event.id
+        assert request.headers["content-type"] == "application/json"
+        stored = await scalar(engine, "SELECT body FROM webhook_messages WHERE id = :m", m=event.id)
+        assert request.body == stored == render_body(event)
+        assert list(json.loads(request.body)) == ["type", "timestamp", "data"]
+
+        async def succeeded():
+            return await delivery_status(engine, event.id) == "succeeded"
+
+        await eventually(succeeded, what="delivery recorded as succeeded")
+        delivery = (
+            await wh_client.get(
+                "/v1/webhooks/deliveries", params={"message_id": event.id}, headers=admin_headers
+            )
+        ).json()["data"][0]
+        attempts = (
+            await wh_client.get(f"/v1/webhooks/deliveries/{delivery['id']}/attempts", headers=admin_headers)
+        ).json()["data"]
+        assert len(attempts) == 1
+        assert attempts[0]["status_code"] == 200
+        assert attempts[0]["succeeded"] is True
+        assert attempts[0]["response_body"] == "ok"
+        assert attempts[0]["request_headers"]["webhook-id"] == event.id
+        assert attempts[0]["duration_ms"] > 0
+
+
+async def test_test_endpoint_sends_a_signed_ping(wh_client, admin_headers, worker):
+    async with Receiver() as receiver:
+        endpoint = await create_endpoint(
+            wh_client, admin_headers, url=receiver.url, event_types=["ticket.closed"]
+        )
+        r = await wh_client.post(f"{ENDPOINTS}/{endpoint['id']}/test", headers=admin_headers)
+        assert r.status_code == 202
+        (request,) = await receiver.wait_for(1)
+        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+        assert payload["type"] == "webhook.test"
+        assert payload["data"]["endpoint_id"] == endpoint["id"]
+
+
+async def test_custom_headers_are_sent_and_redacted_in_logs(wh_client, admin_headers, engine, worker):
+    async with Receiver() as receiver:
+        await create_endpoint(
+            wh_client,
+            admin_headers,
+            url=receiver.url,
+            headers={"Authorization": "Bearer s3cret", "X-Tenant": "acme"},
+        )
+        event = resolved_event()
+        await publish_committed(engine, event)
+        (request,) = await receiver.wait_for(1)
+        assert request.headers["authorization"] == "Bearer s3cret"
+        assert request.headers["x-tenant"] == "acme"
+
+        async def logged():
+            return await scalar(engine, "SELECT count(*) FROM webhook_attempts") == 1
+
+        await eventually(logged)
+        headers = await scalar(engine, "SELECT request_headers FROM webhook_attempts")
+        assert headers["Authorization"] == "[redacted]"
+        assert headers["X-Tenant"] == "acme"
+
+
+async def test_rolled_back_transaction_delivers_nothing(wh_client, admin_headers, engine, worker):
+    async with Receiver() as receiver:
+        await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        doomed = resolved_event(1)
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            assert await publish(conn, [doomed]) == 1
+            await transaction.rollback()
+        kept = resolved_event(2)
+        await publish_committed(engine, kept)
+        (request,) = await receiver.wait_for(1)
+        assert request.headers["webhook-id"] == kept.id
+
+        async def settled():
+            return await delivery_status(engine, kept.id) == "succeeded"
+
+        await eventually(settled)
+        assert len(receiver.requests) == 1
+        assert await scalar(engine, "SELECT count(*) FROM webhook_messages WHERE id = :m", m=doomed.id) == 0
+        assert await scalar(engine, "SELECT count(*) FROM webhook_deliveries") == 1
+
+
+async def test_subscriptions_and_disabled_endpoints(wh_client, admin_headers, engine):
+    resolved_only = await create_endpoint(
+        wh_client, admin_headers, url="http://127.0.0.1:9/a", event_types=["ticket.resolved"]
+    )
+    everything = await create_endpoint(wh_client, admin_headers, url="http://127.0.0.1:9/b")
+    await create_endpoint(wh_client, admin_headers, url="http://127.0.0.1:9/c", enabled=False)
+
+    class Created(msgspec.Struct):
+        ticket_id: int
+
+    created = OutgoingEvent(type="ticket.created", data=Created(ticket_id=1))
+    assert await publish_committed(engine, created) == 1
+    assert await publish_committed(engine, resolved_event()) == 2
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT d.endpoint_id::text, m.type FROM webhook_deliveries d "
+                    "JOIN webhook_messages m ON m.id = d.message_id ORDER BY d.id"
+                )
+            )
+        ).all()
+    assert sorted(rows) == sorted(
+        [
+            (everything["id"], "ticket.created"),
+            (resolved_only["id"], "ticket.resolved"),
+            (everything["id"], "ticket.resolved"),
+        ]
+    )
+
+
+async def test_events_nobody_subscribes_to_are_not_stored(engine):
+    assert await publish_committed(engine, resolved_event()) == 0
+    assert await scalar(engine, "SELECT count(*) FROM webhook_messages") == 0
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+async def test_any_2xx_is_success(wh_client, admin_headers, engine, worker, status):
+    async with Receiver(lambda _r: Reply(status=status, body=b"")) as receiver:
+        await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        event = resolved_event()
+        await publish_committed(engine, event)
+        await receiver.wait_for(1)
+
+        async def succeeded():
+            return await delivery_status(engine, event.id) == "succeeded"
+
+        await eventually(succeeded)
