@@ -59,8 +59,9 @@ UPDATE webhook_deliveries d
 SET next_attempt_at = now() + make_interval(secs => :lease),
     locked_until = now() + make_interval(secs => :lease),
     lease_token = :token, updated_at = now()
-FROM picked, webhook_messages m, webhook_endpoints e
-WHERE d.id = picked.id AND m.id = d.message_id AND e.id = d.endpoint_id
+FROM webhook_messages m, webhook_endpoints e
+-- ANY(ARRAY(...)) makes the planner fetch the picked rows by primary key, never by scanning the table.
+WHERE d.id = ANY(ARRAY(SELECT id FROM picked)) AND m.id = d.message_id AND e.id = d.endpoint_id
 RETURNING d.id, d.endpoint_id, d.message_id, d.attempt_count, d.retry_count, m.body, e.url, e.headers,
           e.secret, CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous,
           e.updated_at
@@ -93,6 +94,7 @@ class DeliveryJob:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_endpoint: Counter[uuid.UUID] = Counter()
         self._backlogged: set[uuid.UUID] = set()
+        self._globally_full = False
         self._results: list[AttemptResult] = []
         self._results_ready = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
@@ -109,17 +111,21 @@ class DeliveryJob:
         free_total = self._max - len(self._in_flight)
         if free_total <= 0:
             return False
-        claims = await self._claim(free_total)
+        asked = {eid: self._cap - n for eid, n in self._per_endpoint.items()}
+        claims = await self._claim(free_total, asked)
         for claim in claims:
             self._start(claim)
         counts = Counter(claim.endpoint_id for claim in claims)
-        # An endpoint that got all the slots it asked for may have more due: claim again when one frees.
-        self._backlogged |= {eid for eid in counts if self._per_endpoint[eid] >= self._cap}
+        # An endpoint that got every slot it asked for (or had none free) may have more due: claim again
+        # as soon as one of its slots frees. Others have nothing due now; a NOTIFY says when they do.
+        self._backlogged |= {eid for eid, free in asked.items() if counts[eid] >= free}
+        self._backlogged |= {eid for eid, n in counts.items() if n >= asked.get(eid, self._cap)}
+        self._globally_full = len(claims) >= free_total
         return False
 
-    async def _claim(self, free_total: int) -> list[Claim]:
-        full = [eid for eid, n in self._per_endpoint.items() if n >= self._cap]
-        busy = [(eid, self._cap - n) for eid, n in self._per_endpoint.items() if 0 < n < self._cap]
+    async def _claim(self, free_total: int, asked: dict[uuid.UUID, int]) -> list[Claim]:
+        full = [eid for eid, free in asked.items() if free <= 0]
+        busy = [(eid, free) for eid, free in asked.items() if free > 0]
         token = uuid.uuid4()
         params = {
             "per_endpoint": self._cap,
@@ -169,7 +175,8 @@ class DeliveryJob:
         if endpoint_id in self._backlogged:
             self._backlogged.discard(endpoint_id)
             self._wake()
-        elif len(self._in_flight) == self._max - 1:
+        elif self._globally_full:
+            self._globally_full = False
             self._wake()
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery task failed", exc_info=task.exception())
