@@ -19,33 +19,35 @@ from api.webhooks.publish import OutgoingEvent, publish
 from api.webhooks.retry import next_delay
 from api.webhooks.sender import AttemptResult
 
-_INSERT_ATTEMPTS = text(
+# One statement per batch: move each delivery on and log its attempt. Only the holder of the current
+# lease may move a delivery on; a worker whose lease ran out (another worker has claimed the delivery
+# since) still logs its attempt, but changes nothing else.
+_RECORD = text(
     """
+WITH t AS (
+    SELECT * FROM unnest(
+        CAST(:delivery AS bigint[]), CAST(:token AS uuid[]), CAST(:endpoint AS uuid[]),
+        CAST(:number AS int[]), CAST(:started AS timestamptz[]), CAST(:duration AS float8[]),
+        CAST(:ok AS bool[]), CAST(:code AS int[]), CAST(:error_class AS text[]), CAST(:error AS text[]),
+        CAST(:headers AS text[]), CAST(:body AS text[]), CAST(:status AS text[]), CAST(:retries AS int[]),
+        CAST(:next_at AS timestamptz[]), CAST(:delivered AS timestamptz[])
+    ) AS t(id, token, endpoint_id, number, started_at, duration_ms, ok, code, error_class, error, headers,
+           body, status, retries, next_at, delivered)
+), moved AS (
+    UPDATE webhook_deliveries d
+    SET status = t.status, attempt_count = d.attempt_count + 1, retry_count = t.retries,
+        next_attempt_at = t.next_at, locked_until = NULL, lease_token = NULL,
+        last_status_code = t.code, last_error = t.error, delivered_at = t.delivered, updated_at = now()
+    FROM t
+    WHERE d.id = ANY(CAST(:delivery AS bigint[])) AND d.id = t.id AND d.lease_token = t.token
+)
 INSERT INTO webhook_attempts (delivery_id, endpoint_id, number, started_at, duration_ms, succeeded,
                               status_code, error_class, error, request_headers, response_body)
-SELECT d, e, n, s, ms, ok, sc, ec, err, CAST(h AS jsonb), rb
-FROM unnest(CAST(:delivery AS bigint[]), CAST(:endpoint AS uuid[]), CAST(:number AS int[]),
-            CAST(:started AS timestamptz[]), CAST(:duration AS float8[]), CAST(:ok AS bool[]),
-            CAST(:status AS int[]), CAST(:error_class AS text[]), CAST(:error AS text[]),
-            CAST(:headers AS text[]), CAST(:body AS text[]))
-     AS t(d, e, n, s, ms, ok, sc, ec, err, h, rb)
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = t.d)
-"""
-)
-
-# Only the holder of the current lease may move the delivery on; a worker whose lease ran out (and
-# whose delivery another worker has claimed since) still logs its attempt, but changes nothing else.
-_UPDATE_DELIVERIES = text(
-    """
-UPDATE webhook_deliveries d
-SET status = t.status, attempt_count = d.attempt_count + 1, retry_count = t.retries,
-    next_attempt_at = t.next_at, locked_until = NULL, lease_token = NULL,
-    last_status_code = t.sc, last_error = t.err, delivered_at = t.delivered, updated_at = now()
-FROM unnest(CAST(:delivery AS bigint[]), CAST(:token AS uuid[]), CAST(:status AS text[]),
-            CAST(:retries AS int[]), CAST(:next_at AS timestamptz[]), CAST(:code AS int[]),
-            CAST(:error AS text[]), CAST(:delivered AS timestamptz[]))
-     AS t(id, token, status, retries, next_at, sc, err, delivered)
-WHERE d.id = t.id AND d.lease_token = t.token
+SELECT id, endpoint_id, number, started_at, duration_ms, ok, code, error_class, error,
+       CAST(headers AS jsonb), body
+FROM t
+-- The endpoint (and with it the delivery) may have been deleted while the attempt was in flight.
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = t.id)
 """
 )
 
@@ -87,39 +89,26 @@ def _outcome(result: AttemptResult, now: dt.datetime) -> _Outcome:
     return _Outcome("pending", failures, now + dt.timedelta(seconds=delay), None)
 
 
-async def _log_attempts(conn: AsyncConnection, results: Sequence[AttemptResult]) -> None:
+async def _log_and_move(conn: AsyncConnection, results: Sequence[AttemptResult], now: dt.datetime) -> None:
+    outcomes = [_outcome(r, now) for r in results]
     await conn.execute(
-        _INSERT_ATTEMPTS,
+        _RECORD,
         {
             "delivery": [r.claim.delivery_id for r in results],
+            "token": [r.claim.lease_token for r in results],
             "endpoint": [r.claim.endpoint_id for r in results],
             "number": [r.claim.attempt_count + 1 for r in results],
             "started": [r.started_at for r in results],
             "duration": [r.duration_ms for r in results],
             "ok": [r.succeeded for r in results],
-            "status": [r.status_code for r in results],
+            "code": [r.status_code for r in results],
             "error_class": [r.error_class for r in results],
             "error": [r.error for r in results],
             "headers": [json.dumps(r.request_headers) for r in results],
             "body": [r.response_body for r in results],
-        },
-    )
-
-
-async def _update_deliveries(
-    conn: AsyncConnection, results: Sequence[AttemptResult], now: dt.datetime
-) -> None:
-    outcomes = [_outcome(r, now) for r in results]
-    await conn.execute(
-        _UPDATE_DELIVERIES,
-        {
-            "delivery": [r.claim.delivery_id for r in results],
-            "token": [r.claim.lease_token for r in results],
             "status": [o.status for o in outcomes],
             "retries": [o.retries for o in outcomes],
             "next_at": [o.next_at for o in outcomes],
-            "code": [r.status_code for r in results],
-            "error": [r.error for r in results],
             "delivered": [o.delivered for o in outcomes],
         },
     )
@@ -131,8 +120,10 @@ async def _update_endpoints(
     succeeded = {r.claim.endpoint_id for r in results if r.succeeded}
     failing = {r.claim.endpoint_id for r in results if not r.succeeded} - succeeded
     gone = {r.claim.endpoint_id for r in results if r.status_code == 410}
-    if succeeded:
-        await conn.execute(_CLEAR_FAILING, {"ids": list(succeeded)})
+    # Healthy endpoints (the common case) cost no write here.
+    recovered = {r.claim.endpoint_id for r in results if r.succeeded and r.claim.endpoint_failing}
+    if recovered:
+        await conn.execute(_CLEAR_FAILING, {"ids": list(recovered)})
     if not failing:
         return
     await conn.execute(_MARK_FAILING, {"ids": list(failing), "at": now})
@@ -160,6 +151,5 @@ async def record(
 ) -> None:
     """Write a batch of attempt results in ``conn``'s transaction."""
     now = dt.datetime.now(dt.UTC)
-    await _log_attempts(conn, results)
-    await _update_deliveries(conn, results, now)
+    await _log_and_move(conn, results, now)
     await _update_endpoints(conn, results, now, disable_after_seconds)

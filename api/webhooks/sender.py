@@ -40,6 +40,7 @@ class Claim:
     headers: dict[str, str]
     secrets: tuple[str, ...]
     endpoint_version: dt.datetime
+    endpoint_failing: bool
     lease_token: uuid.UUID
 
 

@@ -238,7 +238,11 @@ async def test_concurrent_claims_never_overlap(engine, wh_settings, wh_client, a
     await publish_committed(engine, *(resolved_event(i) for i in range(30)))
     settings = msgspec.structs.replace(wh_settings, webhook_endpoint_concurrency=100)
     a, b = DeliveryJob(engine, settings), DeliveryJob(engine, settings)
-    first, second = await asyncio.gather(a._claim(1000, {}), b._claim(1000, {}))
+    try:
+        first, second = await asyncio.gather(a._claim(1000, {}), b._claim(1000, {}))
+    finally:
+        await a.close()
+        await b.close()
     ids_a = {c.delivery_id for c in first}
     ids_b = {c.delivery_id for c in second}
     assert not ids_a & ids_b
