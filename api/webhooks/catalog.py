@@ -85,6 +85,10 @@ class TicketResolvedData(msgspec.Struct, kw_only=True):
     time_to_resolution_seconds: int
     previous_status: str
     changes: list[FieldChange] = []
+    sla_outcome: str | None = None
+    """``met`` or ``breached`` when an SLA policy applied (filled in by the SLA feature)."""
+    survey_url: str | None = None
+    """Where the requester rates the help they got (filled in by the satisfaction feature)."""
 
 
 class WebhookTestData(msgspec.Struct, kw_only=True):

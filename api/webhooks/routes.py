@@ -63,6 +63,14 @@ class WebhookEndpointController(Controller):
 
         The signing secret (`whsec_…`) is in this response only. The URL must be https and reach a public
         address unless the operator allowed otherwise.
+
+        Deliveries follow Standard Webhooks: a JSON body `{"type", "timestamp", "data"}` and the headers
+        `webhook-id`, `webhook-timestamp` and `webhook-signature`; verify them with any Standard Webhooks
+        library. Delivery is **at least once**: a retry, a redelivery or a worker crash can deliver the
+        same event again, always with the same `webhook-id` and byte-identical body — deduplicate on
+        `webhook-id`. Answer 2xx quickly; anything else (including redirects, which are not followed) is
+        retried with backoff for about three days, `Retry-After` is honoured, and `410 Gone` disables
+        the endpoint.
         """
         return await service.create_endpoint(tx, data, _policy(state))
 

@@ -164,3 +164,18 @@ async def test_any_2xx_is_success(wh_client, admin_headers, engine, worker, stat
             return await delivery_status(engine, event.id) == "succeeded"
 
         await eventually(succeeded)
+
+
+async def test_api_process_delivers_with_its_own_runner(wh_settings, admin_headers):
+    """``helpdesk serve`` runs the delivery job in-process by default (run_worker)."""
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    serving = msgspec.structs.replace(wh_settings, run_worker=True)
+    async with Receiver() as receiver, AsyncTestClient(create_app(serving)) as client:
+        endpoint = await create_endpoint(client, admin_headers, url=receiver.url)
+        r = await client.post(f"{ENDPOINTS}/{endpoint['id']}/test", headers=admin_headers)
+        assert r.status_code == 202
+        (request,) = await receiver.wait_for(1)
+        assert Webhook(endpoint["secret"]).verify(request.body, request.headers)["type"] == "webhook.test"
