@@ -88,8 +88,9 @@ def upgrade() -> None:
         ["endpoint_id", "next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.create_index("ix_webhook_deliveries_endpoint_id", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index(
-        "ix_webhook_deliveries_endpoint_created", "webhook_deliveries", ["endpoint_id", "created_at", "id"]
+        "ix_webhook_deliveries_endpoint_created", "webhook_deliveries", ["endpoint_id", "created_at"]
     )
     op.create_index(op.f("ix_webhook_deliveries_message_id"), "webhook_deliveries", ["message_id"])
     op.create_table(

@@ -146,11 +146,16 @@ async def redeliver(conn: AsyncConnection, delivery_id: int) -> DeliveryRead:
 async def recover(
     conn: AsyncConnection, endpoint_id: uuid.UUID, since: dt.datetime, until: dt.datetime | None
 ) -> int:
-    """Re-send the endpoint's failed deliveries created in ``[since, until)``; returns how many."""
+    """Re-send now the endpoint's deliveries created in ``[since, until)`` that failed: given up on, or
+    waiting for a retry (after an outage the next retry may be hours away). Returns how many."""
     exists = await conn.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id))
     if exists is None:
         raise NotFound(f"Webhook endpoint {endpoint_id} does not exist.")
-    query = update(_D).where(_D.endpoint_id == endpoint_id, _D.status == "failed", _D.created_at >= since)
+    not_in_flight = _D.locked_until.is_(None) | (_D.locked_until <= func.now())
+    retrying = (_D.status == "pending") & (_D.retry_count > 0) & not_in_flight
+    query = update(_D).where(
+        _D.endpoint_id == endpoint_id, (_D.status == "failed") | retrying, _D.created_at >= since
+    )
     if until is not None:
         query = query.where(_D.created_at < until)
     result = await conn.execute(query.values(**_requeue_values()).returning(_D.id))

@@ -76,7 +76,9 @@ class WebhookDelivery(Base):
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
         ),
-        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+        # Per-endpoint listings (newest first) and recovery by creation time.
+        Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.db import utcnow
+from api.webhooks.catalog import CATALOG
 
 CHANNEL = "helpdesk_webhooks"
 """NOTIFY channel meaning "deliveries are due now"."""
@@ -82,7 +83,9 @@ WITH ev AS (
     SELECT endpoint_id, message_id FROM targets
     RETURNING id
 )
-SELECT count(*) FROM deliveries
+-- The NOTIFY rides on the same round trip, once, and only when there is something to deliver.
+SELECT (SELECT count(*) FROM deliveries) AS created,
+       (SELECT count(*) FROM (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM deliveries LIMIT 1) one) n)
 """
 )
 
@@ -96,14 +99,27 @@ async def publish(
     """
     if not events:
         return 0
+    for event in events:
+        _check(event)
     params = {
         "ids": [event.id for event in events],
         "types": [event.type for event in events],
         "bodies": [render_body(event) for event in events],
         "occurred": [event.occurred_at for event in events],
         "only_endpoint": only_endpoint,
+        "channel": CHANNEL,
     }
-    created = int((await conn.execute(_PUBLISH, params)).scalar_one())
-    if created:
-        await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-    return created
+    return int((await conn.execute(_PUBLISH, params)).scalar_one())
+
+
+def _check(event: OutgoingEvent) -> None:
+    """Catch programming errors at the call site rather than in a consumer's inbox."""
+    event_type = CATALOG.get(event.type)
+    if event_type is None:
+        raise ValueError(f"unknown webhook event type {event.type!r}; register it in api.webhooks.catalog")
+    if not isinstance(event.data, event_type.data):
+        raise TypeError(
+            f"{event.type} data must be {event_type.data.__name__}, not {type(event.data).__name__}"
+        )
+    if event.occurred_at.tzinfo is None:
+        raise ValueError("occurred_at must be timezone-aware")

@@ -151,7 +151,11 @@ class WebhookEndpointController(Controller):
     async def recover(
         self, tx: Transaction, endpoint_id: FromPath[uuid.UUID], data: JSONBody[RecoverRequest]
     ) -> RecoverResult:
-        """Re-send the endpoint's failed deliveries created since a time (after an outage)."""
+        """Re-send the endpoint's failed deliveries created since a time (after an outage).
+
+        Covers deliveries given up on and those waiting for a later retry; they are attempted now with a
+        fresh retry schedule.
+        """
         count = await deliveries.recover(tx, endpoint_id, data.since, data.until)
         return RecoverResult(requeued=count)
 

@@ -63,11 +63,15 @@ class AttemptResult:
 
 class _Pool:
     def __init__(
-        self, session: aiohttp.ClientSession | None, version: dt.datetime, refusal: str | None
+        self,
+        session: aiohttp.ClientSession | None,
+        version: dt.datetime,
+        refusal: tuple[str, str] | None = None,
     ) -> None:
         self.session = session
         self.version = version
-        self.refusal = refusal  # why every attempt fails without a request (bad URL, refused literal IP)
+        # (error class, message) when every attempt fails without a request: bad URL, refused literal IP.
+        self.refusal = refusal
 
 
 def _recorded_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -137,8 +141,10 @@ class Sender:
             literal = literal_address(parts.hostname or "")
             if literal is not None:
                 self._policy.check(literal)
-        except (UrlProblem, SsrfRefused) as exc:
-            return _Pool(None, claim.endpoint_version, str(exc))
+        except UrlProblem as exc:
+            return _Pool(None, claim.endpoint_version, ("invalid_url", str(exc)))
+        except SsrfRefused as exc:
+            return _Pool(None, claim.endpoint_version, ("ssrf_refused", str(exc)))
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self._policy),
             limit=self._per_endpoint,
@@ -148,7 +154,7 @@ class Sender:
         session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False
         )
-        return _Pool(session, claim.endpoint_version, None)
+        return _Pool(session, claim.endpoint_version)
 
     async def send(self, claim: Claim) -> AttemptResult:
         pool = self._pool(claim)
@@ -168,8 +174,7 @@ class Sender:
         error_class: str | None = None
         error: str | None = None
         if pool.session is None:
-            error_class = "ssrf_refused" if "refused" in (pool.refusal or "") else "invalid_url"
-            error = pool.refusal
+            error_class, error = pool.refusal or ("invalid_url", None)
         else:
             try:
                 async with pool.session.post(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
+from api.webhooks.catalog import TicketEventData
 from api.webhooks.publish import OutgoingEvent, publish, render_body
 from tests.webhooks.conftest import eventually
 from tests.webhooks.helpers import ENDPOINTS, create_endpoint, publish_committed, resolved_event, scalar
@@ -123,12 +124,10 @@ async def test_subscriptions_and_disabled_endpoints(wh_client, admin_headers, en
     everything = await create_endpoint(wh_client, admin_headers, url="http://127.0.0.1:9/b")
     await create_endpoint(wh_client, admin_headers, url="http://127.0.0.1:9/c", enabled=False)
 
-    class Created(msgspec.Struct):
-        ticket_id: int
-
-    created = OutgoingEvent(type="ticket.created", data=Created(ticket_id=1))
+    resolved = resolved_event()
+    created = OutgoingEvent(type="ticket.created", data=TicketEventData(ticket=resolved.data.ticket))
     assert await publish_committed(engine, created) == 1
-    assert await publish_committed(engine, resolved_event()) == 2
+    assert await publish_committed(engine, resolved) == 2
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -179,3 +178,38 @@ async def test_api_process_delivers_with_its_own_runner(wh_settings, admin_heade
         assert r.status_code == 202
         (request,) = await receiver.wait_for(1)
         assert Webhook(endpoint["secret"]).verify(request.body, request.headers)["type"] == "webhook.test"
+
+
+async def test_publish_refuses_unknown_types_and_wrong_data(engine):
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="unknown webhook event type"):
+            await publish(conn, [OutgoingEvent(type="ticket.exploded", data=resolved_event().data)])
+        with pytest.raises(TypeError, match="TicketEventData"):
+            await publish(conn, [OutgoingEvent(type="ticket.created", data=resolved_event().data)])
+
+
+async def test_notify_wakes_listeners_only_on_commit(wh_client, admin_headers, engine, database_url):
+    import asyncpg
+
+    from api.db import asyncpg_dsn
+    from api.webhooks.publish import CHANNEL
+
+    await create_endpoint(wh_client, admin_headers, url="http://127.0.0.1:9/x")
+    listener = await asyncpg.connect(asyncpg_dsn(database_url))
+    heard: list[str] = []
+    await listener.add_listener(CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        async with engine.connect() as conn:
+            tx = await conn.begin()
+            await publish(conn, [resolved_event(1), resolved_event(2)])
+            await tx.rollback()
+        await publish_committed(engine, resolved_event(3), resolved_event(4))
+
+        async def notified():
+            await listener.execute("SELECT 1")  # let pending notifications in
+            return len(heard) >= 1
+
+        await eventually(notified)
+        assert heard == [CHANNEL]  # one NOTIFY for the committed transaction, none for the rolled-back one
+    finally:
+        await listener.close()

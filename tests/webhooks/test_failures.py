@@ -187,17 +187,26 @@ async def test_expired_previous_secret_no_longer_signs(wh_client, admin_headers,
         assert len(request.headers["webhook-signature"].split(" ")) == 1
 
 
-async def test_dead_endpoint_does_not_delay_healthy_ones(wh_client, admin_headers, engine, worker):
+async def test_dead_endpoint_does_not_delay_healthy_ones(wh_client, admin_headers, engine, wh_settings):
+    patient = msgspec.structs.replace(
+        wh_settings, webhook_timeout_seconds=8.0, webhook_lease_seconds=20.0, webhook_endpoint_concurrency=4
+    )
+    job = DeliveryJob(engine, patient)
+    runner = Runner(asyncpg_dsn(wh_settings.database_url), [job])
     async with Receiver(lambda _r: Reply(hang=True)) as dead, Receiver() as healthy:
         await create_endpoint(wh_client, admin_headers, url=dead.url)
         await create_endpoint(wh_client, admin_headers, url=healthy.url)
-        started = time.monotonic()
-        for batch in range(5):
-            await publish_committed(engine, *(resolved_event(batch * 20 + i) for i in range(20)))
-        await healthy.wait_for(100, within=5)
-        # All 100 arrived while the dead endpoint held its (capped) slots for its 1.5 s timeout.
-        assert time.monotonic() - started < 1.5
-        assert len(dead.requests) <= worker._cap
+        await runner.start()
+        try:
+            started = time.monotonic()
+            for batch in range(5):
+                await publish_committed(engine, *(resolved_event(batch * 20 + i) for i in range(20)))
+            await healthy.wait_for(100, within=8)
+            # All 100 arrived while the dead endpoint held its 4 slots, waiting out an 8 s timeout.
+            assert time.monotonic() - started < 4
+            assert len(dead.requests) == 4
+        finally:
+            await runner.stop()
 
 
 async def test_delivery_refuses_loopback_without_allow_list(wh_client, admin_headers, engine, wh_settings):

@@ -106,16 +106,25 @@ async def test_recover_resends_failed_deliveries_since(wh_client, admin_headers,
     outage = True
     async with Receiver(lambda _r: Reply(status=503) if outage else Reply()) as receiver:
         endpoint = await create_endpoint(wh_client, admin_headers, url=receiver.url)
-        old, recent = resolved_event(1), resolved_event(2)
-        # Both fail, then are marked failed for good (as after three days of outage).
-        await publish_committed(engine, old, recent)
-        await receiver.wait_for(2)
+        old, given_up, retrying = resolved_event(1), resolved_event(2), resolved_event(3)
+        await publish_committed(engine, old, given_up, retrying)
+        await receiver.wait_for(3)
 
-        async def attempted_twice():
-            return await scalar(engine, "SELECT count(*) FROM webhook_attempts") == 2
+        async def attempted():
+            return await scalar(engine, "SELECT count(*) FROM webhook_attempts") == 3
 
-        await eventually(attempted_twice)
-        await execute(engine, "UPDATE webhook_deliveries SET status = 'failed'")
+        await eventually(attempted)
+        # As after a long outage: one delivery given up on, one waiting hours for its next retry, and
+        # one given up on before the window.
+        await execute(
+            engine,
+            "UPDATE webhook_deliveries SET next_attempt_at = now() + interval '5 hours', retry_count = 5",
+        )
+        await execute(
+            engine,
+            "UPDATE webhook_deliveries SET status = 'failed' WHERE message_id = ANY(CAST(:m AS text[]))",
+            m=[old.id, given_up.id],
+        )
         await execute(
             engine,
             "UPDATE webhook_deliveries SET created_at = now() - interval '2 days' WHERE message_id = :m",
@@ -127,15 +136,13 @@ async def test_recover_resends_failed_deliveries_since(wh_client, admin_headers,
             f"{ENDPOINTS}/{endpoint['id']}/recover", json={"since": since}, headers=admin_headers
         )
         assert r.status_code == 202, r.text
-        assert r.json() == {"requeued": 1}
-        third = (await receiver.wait_for(3))[2]
-        assert third.headers["webhook-id"] == recent.id
+        assert r.json() == {"requeued": 2}
+        resent = (await receiver.wait_for(5))[3:]
+        assert {request.headers["webhook-id"] for request in resent} == {given_up.id, retrying.id}
 
         async def recovered():
-            status = await scalar(
-                engine, "SELECT status FROM webhook_deliveries WHERE message_id = :m", m=recent.id
-            )
-            return status == "succeeded"
+            done = await scalar(engine, "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
+            return done == 2
 
         await eventually(recovered)
         assert (
