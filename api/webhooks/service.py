@@ -95,6 +95,26 @@ def _check_event_types(event_types: list[str] | None) -> list[str] | None:
     return sorted(set(event_types))
 
 
+# Headers the delivery itself owns: a custom value would break signing, framing or the SSRF guard's Host.
+RESERVED_HEADERS = frozenset(
+    {"host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent"}
+)
+MAX_CUSTOM_HEADERS = 20
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    errors = [
+        FieldError("body", f"$.headers.{name}", "this header is set by the delivery and cannot be overridden")
+        for name in headers
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith("webhook-")
+    ]
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        errors.append(FieldError("body", "$.headers", f"at most {MAX_CUSTOM_HEADERS} headers"))
+    if errors:
+        raise Unprocessable("Some custom headers are not allowed; see errors.", errors=errors)
+    return headers
+
+
 async def _check_url(url: str, policy: SsrfPolicy) -> None:
     try:
         await validate_url(url, policy)
@@ -111,7 +131,7 @@ async def create_endpoint(conn: AsyncConnection, data: EndpointCreate, policy: S
         "url": data.url,
         "description": data.description,
         "event_types": event_types,
-        "headers": data.headers,
+        "headers": _check_headers(data.headers),
         "enabled": data.enabled,
         "disabled_reason": None if data.enabled else "manual",
         "secret": secret,
@@ -178,7 +198,7 @@ async def update_endpoint(
     if data.event_types is not msgspec.UNSET:
         values["event_types"] = _check_event_types(data.event_types)
     if data.headers is not msgspec.UNSET:
-        values["headers"] = data.headers
+        values["headers"] = _check_headers(data.headers)
     if data.enabled is not msgspec.UNSET:
         values.update(_enabled_values(data.enabled))
     if not values:

@@ -144,3 +144,23 @@ async def test_test_event_creates_a_delivery(wh_client, admin_headers):
         "/v1/webhooks/deliveries", params={"endpoint_id": created["id"]}, headers=admin_headers
     )
     assert [d["id"] for d in r.json()["data"]] == [delivery["id"]]
+
+
+@pytest.mark.parametrize(
+    "name", ["Host", "content-type", "Webhook-Signature", "webhook-id", "Transfer-Encoding"]
+)
+async def test_reserved_custom_headers_are_refused(wh_client, admin_headers, name):
+    r = await wh_client.post(
+        ENDPOINTS, json={"url": "https://a.example.com", "headers": {name: "x"}}, headers=admin_headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == f"$.headers.{name}"
+
+
+async def test_header_values_cannot_inject_lines(wh_client, admin_headers):
+    r = await wh_client.post(
+        ENDPOINTS,
+        json={"url": "https://a.example.com", "headers": {"X-A": "ok\r\nX-Injected: 1"}},
+        headers=admin_headers,
+    )
+    assert r.status_code == 422
