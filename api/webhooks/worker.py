@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import asyncpg
+import prometheus_client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db import asyncpg_dsn
@@ -31,6 +32,15 @@ from api.webhooks.sender import AttemptResult, Claim, Sender
 from api.webhooks.ssrf import SsrfPolicy, parse_cidrs
 
 log = logging.getLogger("api.webhooks.worker")
+
+ATTEMPTS = prometheus_client.Counter(
+    "helpdesk_webhook_attempts_total", "Webhook delivery attempts by outcome.", ("outcome",)
+)
+ATTEMPT_SECONDS = prometheus_client.Histogram(
+    "helpdesk_webhook_attempt_seconds",
+    "Duration of webhook delivery attempts.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
 
 RECORD_BATCH = 500
 RECORD_LINGER_SECONDS = 0.02
@@ -188,6 +198,8 @@ class DeliveryJob:
 
     async def _deliver(self, claim: Claim) -> None:
         result = await self._sender.send(claim)
+        ATTEMPTS.labels(result.error_class or "success").inc()
+        ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         self._results.append(result)
         self.sent += 1
         self._results_ready.set()

@@ -178,6 +178,8 @@ async def test_api_process_delivers_with_its_own_runner(wh_settings, admin_heade
         assert r.status_code == 202
         (request,) = await receiver.wait_for(1)
         assert Webhook(endpoint["secret"]).verify(request.body, request.headers)["type"] == "webhook.test"
+        metrics = (await client.get("/metrics")).text
+        assert 'helpdesk_webhook_attempts_total{outcome="success"}' in metrics
 
 
 async def test_publish_refuses_unknown_types_and_wrong_data(engine):
