@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Fallback poll for due retries and missed notifications."""
     webhook_disable_after_seconds: float = 5 * 24 * 3600.0
     """An endpoint failing continuously this long is disabled (and ``endpoint.disabled`` is emitted)."""
+    webhook_retention_days: int = 30
+    """Delivery history (attempts, finished deliveries, their messages) is kept this long."""
 
     @property
     def data_path(self) -> Path:
@@ -63,6 +65,7 @@ _ENV_FIELDS = {
     "webhook_max_in_flight": "HELPDESK_WEBHOOK_MAX_IN_FLIGHT",
     "webhook_poll_seconds": "HELPDESK_WEBHOOK_POLL_SECONDS",
     "webhook_disable_after_seconds": "HELPDESK_WEBHOOK_DISABLE_AFTER_SECONDS",
+    "webhook_retention_days": "HELPDESK_WEBHOOK_RETENTION_DAYS",
 }
 
 

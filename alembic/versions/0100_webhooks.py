@@ -93,6 +93,12 @@ def upgrade() -> None:
         "ix_webhook_deliveries_endpoint_created", "webhook_deliveries", ["endpoint_id", "created_at"]
     )
     op.create_index(op.f("ix_webhook_deliveries_message_id"), "webhook_deliveries", ["message_id"])
+    op.create_index(
+        "ix_webhook_deliveries_created_brin", "webhook_deliveries", ["created_at"], postgresql_using="brin"
+    )
+    op.create_index(
+        "ix_webhook_messages_created_brin", "webhook_messages", ["created_at"], postgresql_using="brin"
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
@@ -123,6 +129,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_webhook_attempts_delivery_id"), "webhook_attempts", ["delivery_id"])
     op.create_index("ix_webhook_attempts_endpoint_started", "webhook_attempts", ["endpoint_id", "started_at"])
+    op.create_index(
+        "ix_webhook_attempts_started_brin", "webhook_attempts", ["started_at"], postgresql_using="brin"
+    )
 
 
 def downgrade() -> None:

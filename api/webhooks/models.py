@@ -56,6 +56,7 @@ class WebhookEndpoint(Base):
 
 class WebhookMessage(Base):
     __tablename__ = "webhook_messages"
+    __table_args__ = (Index("ix_webhook_messages_created_brin", "created_at", postgresql_using="brin"),)
 
     # The Standard Webhooks ``webhook-id``: the consumer's dedupe key, identical on every attempt.
     id: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -79,6 +80,7 @@ class WebhookDelivery(Base):
         # Per-endpoint listings (newest first) and recovery by creation time.
         Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_created_brin", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -102,7 +104,11 @@ class WebhookDelivery(Base):
 
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_endpoint_started", "endpoint_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_endpoint_started", "endpoint_id", "started_at"),
+        # Rows arrive in time order, so a tiny BRIN index finds the old ones for retention.
+        Index("ix_webhook_attempts_started_brin", "started_at", postgresql_using="brin"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
