@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("request_headers", postgresql.JSONB(), nullable=False),
         sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("worker", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["webhook_deliveries.id"],

@@ -105,6 +105,7 @@ async def list_attempts(
             a.error,
             a.request_headers,
             a.response_body,
+            a.worker,
         )
         .where(a.delivery_id == delivery_id)
         .order_by(a.id)

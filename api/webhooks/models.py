@@ -124,3 +124,5 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     request_headers: Mapped[dict[str, Any]] = mapped_column(JSONB)
     response_body: Mapped[str | None] = mapped_column(Text)
+    # host:pid of the worker process that made the attempt.
+    worker: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,14 +44,16 @@ WITH t AS (
     WHERE d.id = ANY(CAST(:delivery AS bigint[])) AND d.id = t.id AND d.lease_token = t.token
 )
 INSERT INTO webhook_attempts (delivery_id, endpoint_id, number, started_at, duration_ms, succeeded,
-                              status_code, error_class, error, request_headers, response_body)
+                              status_code, error_class, error, request_headers, response_body, worker)
 SELECT id, endpoint_id, number, started_at, duration_ms, ok, code, error_class, error,
-       CAST(headers AS jsonb), body
+       CAST(headers AS jsonb), body, :worker
 FROM t
 -- The endpoint (and with it the delivery) may have been deleted while the attempt was in flight.
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = t.id)
 """
 )
+
+_HOST = socket.gethostname()
 
 _CLEAR_FAILING = text(
     "UPDATE webhook_endpoints SET failing_since = NULL "
@@ -110,6 +114,7 @@ async def _log_and_move(conn: AsyncConnection, results: Sequence[AttemptResult],
             "retries": [o.retries for o in outcomes],
             "next_at": [o.next_at for o in outcomes],
             "delivered": [o.delivered for o in outcomes],
+            "worker": f"{_HOST}:{os.getpid()}",  # per call: correct in forked processes too
         },
     )
 

@@ -105,6 +105,8 @@ class AttemptRead(msgspec.Struct, kw_only=True):
     request_headers: dict[str, str]
     response_body: str | None
     """The first 4 KB of the response body."""
+    worker: str | None
+    """The worker process (``host:pid``) that made the attempt."""
 
 
 class RecoverRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

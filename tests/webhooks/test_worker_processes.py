@@ -125,6 +125,8 @@ async def test_two_workers_never_deliver_an_attempt_twice(wh_client, admin_heade
             assert max(ids.values()) == 1, "a delivery was sent twice"
         assert await scalar(engine, "SELECT count(*) FROM webhook_attempts") == events * len(receivers)
         assert await scalar(engine, "SELECT max(attempt_count) FROM webhook_deliveries") == 1
+        # Both workers took part (each attempt names its worker process).
+        assert await scalar(engine, "SELECT count(DISTINCT worker) FROM webhook_attempts") == 2
     finally:
         for receiver in receivers:
             await receiver.__aexit__(None, None, None)
