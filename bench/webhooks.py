@@ -49,6 +49,7 @@ class Bench:
         self.http = aiohttp.ClientSession()
         self.healthy: list[uuid.UUID] = []
         self.dead: uuid.UUID | None = None
+        self.worker_pid = 0
 
     async def setup_endpoints(self, healthy: int) -> None:
         policy = SsrfPolicy(parse_cidrs("127.0.0.0/8"), allow_http=True)
@@ -130,6 +131,7 @@ class Bench:
     async def throughput(self, events: int, endpoints: int) -> dict[str, float]:
         """Publish a burst in batches as fast as possible; measure the delivery rate at the receiver."""
         await self.reset()
+        cpu_before = _cpu_seconds(self.worker_pid)
         started = time.monotonic()
         for start in range(0, events, 200):
             async with self.engine.begin() as conn:
@@ -138,13 +140,23 @@ class Bench:
         got = await self.wait_received(events * endpoints, time.monotonic() + 120)
         healthy = sorted(t for path, _, t in got if path.startswith("/e/"))
         elapsed = healthy[-1] - started
+        cpu = _cpu_seconds(self.worker_pid) - cpu_before
         return {
+            # CPU the worker process spent per delivery: an efficiency figure that other load on a
+            # shared machine does not distort (1e6 / this = deliveries/s one fully available core allows).
+            "worker_cpu_us_per_delivery": round(cpu / len(healthy) * 1e6),
             "deliveries": len(healthy),
             "expected": events * endpoints,
             "publish_s": round(published - started, 2),
             "seconds": round(elapsed, 2),
             "deliveries_per_s": round(len(healthy) / elapsed),
         }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_worker(database_url: str) -> subprocess.Popen[bytes]:
@@ -158,9 +170,12 @@ def start_worker(database_url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([str(Path(sys.executable).with_name("helpdesk")), "worker"], env=env)
 
 
-async def run(database_url: str, port: int, quick: bool, only: str | None) -> dict[str, object]:
+async def run(
+    database_url: str, port: int, worker_pid: int, quick: bool, only: str | None
+) -> dict[str, object]:
     engine = create_async_engine(sqlalchemy_url(database_url), pool_size=5)
     bench = Bench(engine, port)
+    bench.worker_pid = worker_pid
     scale = 0.2 if quick else 1.0
     results: dict[str, object] = {}
     try:
@@ -188,7 +203,7 @@ def run_with_processes(database_url: str, quick: bool, only: str | None) -> dict
     try:
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
-        return asyncio.run(run(database_url, port, quick, only))
+        return asyncio.run(run(database_url, port, worker.pid, quick, only))
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -213,11 +228,17 @@ ORDER = (False, True, True, False)
 async def _isolation(bench: Bench, scale: float) -> dict[str, object]:
     """Throughput to 10 healthy endpoints, without and with an 11th endpoint that never answers."""
     runs: dict[str, list[float]] = {"healthy_only": [], "with_dead": []}
+    cpu: dict[str, list[float]] = {"healthy_only": [], "with_dead": []}
     for dead in ORDER:
         result = await _throughput(bench, 10, dead=dead, events=int(3000 * scale))
         runs["with_dead" if dead else "healthy_only"].append(result["deliveries_per_s"])
+        cpu["with_dead" if dead else "healthy_only"].append(result["worker_cpu_us_per_delivery"])
     base, dead_mean = statistics.mean(runs["healthy_only"]), statistics.mean(runs["with_dead"])
-    return {"deliveries_per_s": runs, "with_dead_vs_healthy_only": round(dead_mean / base, 3)}
+    return {
+        "deliveries_per_s": runs,
+        "worker_cpu_us_per_delivery": cpu,
+        "with_dead_vs_healthy_only": round(dead_mean / base, 3),
+    }
 
 
 async def _isolation_latency(bench: Bench, scale: float) -> dict[str, object]:
