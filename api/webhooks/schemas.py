@@ -10,7 +10,8 @@ import msgspec
 
 EventTypeName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["ticket.resolved"])]
 HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
-HeaderValue = Annotated[str, msgspec.Meta(max_length=1000, pattern=r"^[^\r\n]*$")]
+# No control characters (tab allowed): no header injection, nothing PostgreSQL cannot store.
+HeaderValue = Annotated[str, msgspec.Meta(max_length=1000, pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]*$")]
 Url = Annotated[str, msgspec.Meta(min_length=8, max_length=2000, examples=["https://example.com/hooks"])]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]

@@ -182,7 +182,8 @@ class Sender:
                 ) as response:
                     status = response.status
                     raw = await response.content.read(RESPONSE_BODY_LIMIT)
-                    body = raw.decode("utf-8", "replace")
+                    # PostgreSQL text cannot hold NUL: one binary reply must not poison a batch.
+                    body = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
                     retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error_class = _error_class(exc)

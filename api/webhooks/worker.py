@@ -98,6 +98,7 @@ class DeliveryJob:
         self.poll_interval = settings.webhook_poll_seconds
         self._cap = settings.webhook_endpoint_concurrency
         self._max = settings.webhook_max_in_flight
+        self._disable_after = settings.webhook_disable_after_seconds
         self._sender = Sender(
             policy_from(settings),
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -230,14 +231,21 @@ class DeliveryJob:
     async def _flush(self) -> None:
         while self._results:
             batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
-            try:
-                async with self._engine.begin() as conn:
-                    await record(
-                        conn, batch, disable_after_seconds=self._settings.webhook_disable_after_seconds
-                    )
-            except Exception:
-                # The leases run out and the deliveries are retried: at-least-once, never lost.
-                log.exception("recording webhook attempts failed", extra={"count": len(batch)})
+            if await self._record(batch) or len(batch) == 1:
+                continue
+            # One bad row must not cost the whole batch (its deliveries would all be sent again).
+            for result in batch:
+                await self._record([result])
+
+    async def _record(self, batch: list[AttemptResult]) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await record(conn, batch, disable_after_seconds=self._disable_after)
+        except Exception:
+            # Unrecorded deliveries are retried when their lease runs out: at-least-once, never lost.
+            log.exception("recording webhook attempts failed", extra={"count": len(batch)})
+            return False
+        return True
 
     async def close(self) -> None:
         if self._in_flight:

@@ -215,3 +215,18 @@ async def test_notify_wakes_listeners_only_on_commit(wh_client, admin_headers, e
         assert heard == [CHANNEL]  # one NOTIFY for the committed transaction, none for the rolled-back one
     finally:
         await listener.close()
+
+
+async def test_binary_response_with_nul_bytes_is_logged(wh_client, admin_headers, engine, worker):
+    async with Receiver(lambda _r: Reply(body=b"ok\x00\xff\xfe")) as receiver:
+        await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        event = resolved_event()
+        await publish_committed(engine, event)
+        await receiver.wait_for(1)
+
+        async def succeeded():
+            return await delivery_status(engine, event.id) == "succeeded"
+
+        await eventually(succeeded)
+        body = await scalar(engine, "SELECT response_body FROM webhook_attempts")
+        assert body.startswith("ok\ufffd")
