@@ -259,3 +259,38 @@ async def test_concurrent_claims_never_overlap(engine, wh_settings, wh_client, a
     tokens = await scalar(engine, "SELECT count(DISTINCT lease_token) FROM webhook_deliveries")
     assert tokens in (1, 2)
     assert uuid.UUID(str(first[0].lease_token if first else second[0].lease_token))
+
+
+async def test_outage_is_ridden_out_along_the_backoff_schedule(wh_client, admin_headers, engine, worker):
+    """A consumer down for hours: each failure schedules the next retry per the schedule (time is
+    fast-forwarded by moving next_attempt_at), and the event arrives once the consumer is back."""
+    from api.webhooks.retry import SCHEDULE_SECONDS
+
+    failures = 4
+    replies = iter([Reply(status=503)] * failures + [Reply()])
+    async with Receiver(lambda _r: next(replies)) as receiver:
+        await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        event = resolved_event()
+        await publish_committed(engine, event)
+        for attempt in range(1, failures + 1):
+            await receiver.wait_for(attempt)
+
+            async def recorded(n=attempt):
+                return await scalar(engine, "SELECT attempt_count FROM webhook_deliveries") == n
+
+            await eventually(recorded)
+            delay = await scalar(
+                engine, "SELECT extract(epoch FROM next_attempt_at - updated_at) FROM webhook_deliveries"
+            )
+            base = SCHEDULE_SECONDS[attempt - 1]
+            assert base * 0.8 - 1 <= float(delay) <= base * 1.2 + 1
+            # Time passes: the retry falls due now; the worker's fallback poll picks it up.
+            await execute(engine, "UPDATE webhook_deliveries SET next_attempt_at = now()")
+        requests = await receiver.wait_for(failures + 1)
+        assert {r.headers["webhook-id"] for r in requests} == {event.id}
+        assert len({r.body for r in requests}) == 1
+
+        async def delivered():
+            return await scalar(engine, "SELECT status FROM webhook_deliveries") == "succeeded"
+
+        await eventually(delivered)
