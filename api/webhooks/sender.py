@@ -74,11 +74,17 @@ class _Pool:
         self.refusal = refusal
 
 
-def _recorded_headers(headers: dict[str, str]) -> dict[str, str]:
+def _is_sensitive(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SENSITIVE)
+
+
+def _recorded_headers(headers: dict[str, str], custom: dict[str, str]) -> dict[str, str]:
     """Headers as logged: custom credentials are masked (the log is readable by every admin)."""
+    if not any(_is_sensitive(name) for name in custom):
+        return headers
     return {
-        name: "[redacted]" if any(word in name.lower() for word in _SENSITIVE) else value
-        for name, value in headers.items()
+        name: "[redacted]" if name in custom and _is_sensitive(name) else v for name, v in headers.items()
     }
 
 
@@ -197,7 +203,7 @@ class Sender:
             status_code=status,
             error_class=error_class,
             error=error,
-            request_headers=_recorded_headers(headers),
+            request_headers=_recorded_headers(headers, claim.headers),
             response_body=body,
             retry_after=retry_after,
         )
