@@ -58,6 +58,21 @@ def helpdesk_worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
                 process.wait()
 
 
+async def listening_workers(engine) -> int:
+    return await scalar(
+        engine,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'helpdesk-runner' "
+        "AND datname = current_database()",
+    )
+
+
+async def wait_until_listening(engine, count: int) -> None:
+    async def ready():
+        return await listening_workers(engine) >= count
+
+    await eventually(ready, within=30, what=f"{count} workers listening")
+
+
 async def test_sigkilled_worker_loses_nothing(wh_client, admin_headers, engine, database_url):
     first_seen = asyncio.Event()
 
@@ -107,6 +122,7 @@ async def test_two_workers_never_deliver_an_attempt_twice(wh_client, admin_heade
             await create_endpoint(wh_client, admin_headers, url=receiver.url)
         events = 300
         with helpdesk_worker(database_url), helpdesk_worker(database_url):
+            await wait_until_listening(engine, 2)  # so that both can take part from the first event
             for start in range(0, events, 50):
                 await publish_committed(engine, *(resolved_event(i) for i in range(start, start + 50)))
             for receiver in receivers:
