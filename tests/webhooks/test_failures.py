@@ -294,3 +294,31 @@ async def test_outage_is_ridden_out_along_the_backoff_schedule(wh_client, admin_
             return await scalar(engine, "SELECT status FROM webhook_deliveries") == "succeeded"
 
         await eventually(delivered)
+
+
+async def test_connects_to_the_checked_address_and_keeps_the_host_name(
+    wh_client, admin_headers, engine, worker, monkeypatch
+):
+    """The host is resolved once by the guard; the request goes to that address with the URL's Host."""
+    import socket
+
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+    lookups: list[str] = []
+
+    async def fake_getaddrinfo(host, port, *args, **kwargs):
+        if host == "hooks.customer.test":
+            lookups.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return await real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+    async with Receiver() as receiver:
+        url = f"http://hooks.customer.test:{receiver.port}/hook"
+        await create_endpoint(wh_client, admin_headers, url=url)
+        registration_lookups = len(lookups)
+        await publish_committed(engine, resolved_event(1), resolved_event(2))
+        requests = await receiver.wait_for(2)
+        assert {r.headers["host"] for r in requests} == {f"hooks.customer.test:{receiver.port}"}
+        # One lookup for the connection pool, checked and reused: not one per request.
+        assert len(lookups) - registration_lookups == 1
