@@ -3,7 +3,8 @@
 Every request to ``/e/<n>`` is verified (HMAC-SHA256 over ``id.timestamp.body`` with that endpoint's
 secret, as a Standard Webhooks library does) and its arrival time recorded on the system-wide monotonic
 clock, so the benchmark can compare it with commit times taken in another process. ``/dead/...`` never
-answers. Control: ``POST /_secrets`` (JSON {path: secret}), ``POST /_reset``, ``GET /_stats``.
+answers. Control: ``POST /_secrets`` (JSON {path: secret}), ``POST /_reset``, ``GET /_count``,
+``GET /_stats``.
 
 Run: ``python bench/receiver.py`` — prints the port on the first line of stdout; exits when stdin closes.
 """
@@ -47,6 +48,8 @@ def _control(method: bytes, path: str, body: bytes) -> bytes:
         RECEIVED.clear()
         BAD.clear()
         return b"{}"
+    if path == "/_count":
+        return b"%d" % len(RECEIVED)
     return json.dumps({"received": RECEIVED, "bad": BAD}).encode()
 
 

@@ -158,7 +158,11 @@ class Sender:
             keepalive_timeout=30,
         )
         session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            trust_env=False,  # no proxies from the environment: the guard must see the real destination
+            cookie_jar=aiohttp.DummyCookieJar(),  # receivers cannot make us store or replay cookies
         )
         return _Pool(session, claim.endpoint_version)
 
