@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,6 +78,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SystemExit(f"invalid configuration: {exc}") from exc
+    for cidr in filter(None, (part.strip() for part in settings.webhook_allow_cidrs.split(","))):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise SystemExit(f"invalid configuration: HELPDESK_WEBHOOK_ALLOW_CIDRS: {cidr!r}") from None
     if settings.webhook_lease_seconds <= settings.webhook_timeout_seconds:
         # A lease shorter than an attempt would let a second worker send while the first still is.
         raise SystemExit("invalid configuration: HELPDESK_WEBHOOK_LEASE_SECONDS must exceed the timeout")

@@ -110,3 +110,13 @@ async def test_pinned_resolver_refuses_private_answers_and_returns_checked_addre
     results = await allowed.resolve("127.0.0.1", 80)
     assert [r["host"] for r in results] == ["127.0.0.1"]
     assert results[0]["hostname"] == "127.0.0.1"
+
+
+def test_settings_refuse_bad_allow_list_and_short_leases():
+    from api.settings import load_settings
+
+    assert load_settings({"HELPDESK_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8, ::1/128"}).webhook_allow_cidrs
+    with pytest.raises(SystemExit, match="ALLOW_CIDRS"):
+        load_settings({"HELPDESK_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8,not-a-network"})
+    with pytest.raises(SystemExit, match="LEASE"):
+        load_settings({"HELPDESK_WEBHOOK_LEASE_SECONDS": "10", "HELPDESK_WEBHOOK_TIMEOUT_SECONDS": "15"})
