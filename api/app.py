@@ -24,6 +24,7 @@ from api.people.routes import AgentController, CustomerController, GroupControll
 from api.runner import Runner
 from api.settings import Settings, load_settings
 from api.tickets.routes import TicketController
+from api.webhooks.routes import WebhookEndpointController
 
 
 def create_litestar(settings: Settings) -> Litestar:
@@ -60,6 +61,7 @@ def create_litestar(settings: Settings) -> Litestar:
             GroupController,
             TicketController,
             list_events,
+            WebhookEndpointController,
         ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},

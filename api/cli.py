@@ -116,7 +116,13 @@ def cmd_worker(_: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = _database_url(settings)
-    asyncio.run(_run_worker(settings, url))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        asyncio.run(_run_worker(settings, url))
+    else:
+        # Webhook delivery is CPU-bound at thousands of requests a second; uvloop makes each one cheaper.
+        uvloop.run(_run_worker(settings, url))
     return 0
 
 

@@ -6,6 +6,7 @@ from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
 from api.tickets.models import Comment, ScheduledAction, Ticket
+from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 metadata = Base.metadata
 
@@ -20,5 +21,9 @@ __all__ = [
     "IdempotencyKey",
     "ScheduledAction",
     "Ticket",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
     "metadata",
 ]

@@ -48,6 +48,10 @@ class Runner:
         for job in self._jobs:
             for channel in job.channels:
                 self._wake.setdefault(channel, []).append(self._events[job.name])
+            # Optional: jobs that keep work in flight (webhook delivery) wake themselves when capacity frees.
+            bind_wake = getattr(job, "bind_wake", None)
+            if bind_wake is not None:
+                bind_wake(self._events[job.name].set)
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
 
@@ -88,8 +92,11 @@ class Runner:
             if more:
                 await asyncio.sleep(0)  # let other jobs and requests in between batches
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
+            # as the event is set, and stop() would then wait forever for this loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=job.poll_interval)
+                async with asyncio.timeout(job.poll_interval):
+                    await wake.wait()
 
     def _on_notification(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
         for event in self._wake.get(channel, ()):

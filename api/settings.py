@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Resolved tickets close automatically after this delay (default 4 days)."""
     scheduler_poll_seconds: float = 5.0
     """How often runners look for due scheduled actions when no NOTIFY woke them."""
+    webhook_allow_cidrs: str = ""
+    """Comma-separated networks webhook URLs may reach despite the SSRF guard (e.g. ``127.0.0.0/8``)."""
+    webhook_allow_http: bool = False
+    """Accept plain ``http://`` webhook URLs (development, receivers inside an allowed network)."""
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_timeout_seconds: float = 15.0
+    """Total time for one delivery attempt: connect, send, and read the response head and body start."""
+    webhook_lease_seconds: float = 30.0
+    """How long a claimed delivery is reserved for its worker; must exceed the total timeout."""
+    webhook_endpoint_concurrency: int = 16
+    """Attempts in flight per endpoint and worker, so a slow endpoint cannot take every slot."""
+    webhook_max_in_flight: int = 1024
+    """Attempts in flight per worker process, over all endpoints."""
+    webhook_poll_seconds: float = 1.0
+    """Fallback poll for due retries and missed notifications."""
+    webhook_disable_after_seconds: float = 5 * 24 * 3600.0
+    """An endpoint failing continuously this long is disabled (and ``endpoint.disabled`` is emitted)."""
+    webhook_retention_days: int = 30
+    """Delivery history (attempts, finished deliveries, their messages) is kept this long."""
 
     @property
     def data_path(self) -> Path:
@@ -43,6 +63,16 @@ _ENV_FIELDS = {
     "run_worker": "HELPDESK_RUN_WORKER",
     "auto_close_after_seconds": "HELPDESK_AUTO_CLOSE_AFTER_SECONDS",
     "scheduler_poll_seconds": "HELPDESK_SCHEDULER_POLL_SECONDS",
+    "webhook_allow_cidrs": "HELPDESK_WEBHOOK_ALLOW_CIDRS",
+    "webhook_allow_http": "HELPDESK_WEBHOOK_ALLOW_HTTP",
+    "webhook_connect_timeout_seconds": "HELPDESK_WEBHOOK_CONNECT_TIMEOUT_SECONDS",
+    "webhook_timeout_seconds": "HELPDESK_WEBHOOK_TIMEOUT_SECONDS",
+    "webhook_lease_seconds": "HELPDESK_WEBHOOK_LEASE_SECONDS",
+    "webhook_endpoint_concurrency": "HELPDESK_WEBHOOK_ENDPOINT_CONCURRENCY",
+    "webhook_max_in_flight": "HELPDESK_WEBHOOK_MAX_IN_FLIGHT",
+    "webhook_poll_seconds": "HELPDESK_WEBHOOK_POLL_SECONDS",
+    "webhook_disable_after_seconds": "HELPDESK_WEBHOOK_DISABLE_AFTER_SECONDS",
+    "webhook_retention_days": "HELPDESK_WEBHOOK_RETENTION_DAYS",
 }
 
 
@@ -51,6 +81,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     raw = {field: env[var] for field, var in _ENV_FIELDS.items() if env.get(var, "") != ""}
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SystemExit(f"invalid configuration: {exc}") from exc
+    for cidr in filter(None, (part.strip() for part in settings.webhook_allow_cidrs.split(","))):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise SystemExit(f"invalid configuration: HELPDESK_WEBHOOK_ALLOW_CIDRS: {cidr!r}") from None
+    if settings.webhook_lease_seconds <= settings.webhook_timeout_seconds:
+        # A lease shorter than an attempt would let a second worker send while the first still is.
+        raise SystemExit("invalid configuration: HELPDESK_WEBHOOK_LEASE_SECONDS must exceed the timeout")
+    return settings

@@ -1,0 +1,140 @@
+"""The event-type catalog: every webhook event type and the msgspec Struct of its ``data``.
+
+Payloads are versioned data: new fields get defaults and existing fields never change type, so a
+consumer written against an older schema keeps decoding newer events. Features add their types with
+:func:`register` (SLA and rule events come through the same path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+
+class Person(msgspec.Struct, kw_only=True):
+    """A requester or agent, with what a message to them needs."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+
+
+class TicketSummary(msgspec.Struct, kw_only=True):
+    """The ticket as it is after the change."""
+
+    id: int
+    subject: str
+    status: str
+    priority: str
+    requester: Person
+    assignee: Person | None
+    group_id: uuid.UUID | None
+    tags: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class FieldChange(msgspec.Struct, kw_only=True):
+    """One changed field: its value before and after."""
+
+    field: str
+    previous: Any
+    current: Any
+
+
+class TicketEventData(msgspec.Struct, kw_only=True):
+    """Data of ``ticket.created``, ``.updated``, ``.status_changed``, ``.reopened`` and ``.closed``."""
+
+    ticket: TicketSummary
+    changes: list[FieldChange] = []
+    actor: Person | None = None
+    """Who made the change; null for the system (automations, schedules)."""
+
+
+class TicketAssignedData(msgspec.Struct, kw_only=True):
+    ticket: TicketSummary
+    previous_assignee: Person | None
+    assignee: Person | None
+    changes: list[FieldChange] = []
+    actor: Person | None = None
+
+
+class CommentSummary(msgspec.Struct, kw_only=True):
+    id: int
+    author: Person
+    body: str
+    public: bool
+    created_at: dt.datetime
+
+
+class TicketCommentedData(msgspec.Struct, kw_only=True):
+    ticket: TicketSummary
+    comment: CommentSummary
+
+
+class TicketResolvedData(msgspec.Struct, kw_only=True):
+    """Everything a thank-you or follow-up needs without calling back."""
+
+    ticket: TicketSummary
+    resolved_by: Person | None
+    resolved_at: dt.datetime
+    time_to_resolution_seconds: int
+    previous_status: str
+    changes: list[FieldChange] = []
+    sla_outcome: str | None = None
+    """``met`` or ``breached`` when an SLA policy applied (filled in by the SLA feature)."""
+    survey_url: str | None = None
+    """Where the requester rates the help they got (filled in by the satisfaction feature)."""
+
+
+class WebhookTestData(msgspec.Struct, kw_only=True):
+    endpoint_id: uuid.UUID
+    message: str = "This is a test event from the helpdesk."
+
+
+class EndpointDisabledData(msgspec.Struct, kw_only=True):
+    endpoint_id: uuid.UUID
+    url: str
+    reason: str
+    """``gone`` (the endpoint answered 410) or ``failing`` (it failed continuously for days)."""
+    disabled_at: dt.datetime
+    failing_since: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    name: str
+    description: str
+    data: type[msgspec.Struct]
+
+
+CATALOG: dict[str, EventType] = {}
+
+
+def register(name: str, description: str, data: type[msgspec.Struct]) -> None:
+    CATALOG[name] = EventType(name, description, data)
+
+
+for _name, _description, _data in (
+    ("ticket.created", "A ticket was created.", TicketEventData),
+    ("ticket.updated", "Ticket fields changed (see `changes`).", TicketEventData),
+    ("ticket.assigned", "A ticket's assignee changed.", TicketAssignedData),
+    ("ticket.commented", "A comment or reply was added to a ticket.", TicketCommentedData),
+    ("ticket.status_changed", "A ticket's status changed.", TicketEventData),
+    ("ticket.resolved", "A ticket was resolved: time to say thank you.", TicketResolvedData),
+    ("ticket.reopened", "A resolved or closed ticket was reopened.", TicketEventData),
+    ("ticket.closed", "A ticket was closed.", TicketEventData),
+    ("webhook.test", "A test event sent on request to one endpoint.", WebhookTestData),
+    ("endpoint.disabled", "A webhook endpoint was disabled automatically.", EndpointDisabledData),
+):
+    register(_name, _description, _data)
+
+
+def data_schema(event_type: EventType) -> dict[str, Any]:
+    """A self-contained JSON Schema (with ``$defs``) of the event's ``data``."""
+    schema: dict[str, Any] = msgspec.json.schema(event_type.data)
+    return schema

@@ -1,0 +1,213 @@
+"""HTTP routes for webhooks (admin only): endpoints, event types, deliveries and attempts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from api.auth.guards import ADMIN_ONLY
+from api.db import Transaction, utcnow
+from api.openapi import problems
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from api.settings import Settings
+from api.webhooks import deliveries, service
+from api.webhooks.schemas import (
+    AttemptRead,
+    DeliveryRead,
+    DeliveryStatus,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointHealth,
+    EndpointRead,
+    EndpointSecret,
+    EndpointUpdate,
+    EventTypeRead,
+    RecoverRequest,
+    RecoverResult,
+)
+from api.webhooks.ssrf import SsrfPolicy, parse_cidrs
+
+
+def _policy(state: State) -> SsrfPolicy:
+    settings: Settings = state.settings
+    return SsrfPolicy(parse_cidrs(settings.webhook_allow_cidrs), settings.webhook_allow_http)
+
+
+EndpointFilter = Annotated[uuid.UUID | None, QueryParameter(description="Only this endpoint's deliveries.")]
+MessageFilter = Annotated[
+    str | None, QueryParameter(description="Only deliveries of this event (its `webhook-id`).")
+]
+StatusFilter = Annotated[DeliveryStatus | None, QueryParameter(description="Only deliveries in this status.")]
+TypeFilter = Annotated[str | None, QueryParameter(description="Only deliveries of this event type.")]
+
+
+class WebhookEndpointController(Controller):
+    path = "/v1/webhooks"
+    tags = ["Webhooks"]
+    opt = ADMIN_ONLY
+
+    @get("/event-types", operation_id="listWebhookEventTypes")
+    async def list_event_types(self) -> list[EventTypeRead]:
+        """List the webhook event types, each with a JSON Schema of its `data`."""
+        return service.list_event_types()
+
+    @post("/endpoints", operation_id="createWebhookEndpoint")
+    async def create_endpoint(
+        self, tx: Transaction, state: State, data: JSONBody[EndpointCreate]
+    ) -> EndpointCreated:
+        """Register a webhook endpoint.
+
+        The signing secret (`whsec_…`) is in this response only. The URL must be https and reach a public
+        address unless the operator allowed otherwise.
+
+        Deliveries follow Standard Webhooks: a JSON body `{"type", "timestamp", "data"}` and the headers
+        `webhook-id`, `webhook-timestamp` and `webhook-signature`; verify them with any Standard Webhooks
+        library. Delivery is **at least once**: a retry, a redelivery or a worker crash can deliver the
+        same event again, always with the same `webhook-id` and byte-identical body — deduplicate on
+        `webhook-id`. Answer 2xx quickly; anything else (including redirects, which are not followed) is
+        retried with backoff for about three days, `Retry-After` is honoured, and `410 Gone` disables
+        the endpoint.
+        """
+        return await service.create_endpoint(tx, data, _policy(state))
+
+    @get("/endpoints", operation_id="listWebhookEndpoints")
+    async def list_endpoints(
+        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Page[EndpointRead]:
+        """List webhook endpoints, oldest first."""
+        return await service.list_endpoints(tx, limit=limit, cursor=cursor)
+
+    @get("/endpoints/{endpoint_id:uuid}", operation_id="getWebhookEndpoint", opt=problems(404))
+    async def get_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
+        """Get a webhook endpoint."""
+        return await service.get_endpoint(tx, endpoint_id)
+
+    @patch("/endpoints/{endpoint_id:uuid}", operation_id="updateWebhookEndpoint", opt=problems(404))
+    async def update_endpoint(
+        self, tx: Transaction, state: State, endpoint_id: FromPath[uuid.UUID], data: JSONBody[EndpointUpdate]
+    ) -> EndpointRead:
+        """Change a webhook endpoint; omitted fields keep their value."""
+        return await service.update_endpoint(tx, endpoint_id, data, _policy(state))
+
+    @delete("/endpoints/{endpoint_id:uuid}", operation_id="deleteWebhookEndpoint", opt=problems(404))
+    async def delete_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> None:
+        """Delete a webhook endpoint, its pending deliveries and its attempt logs."""
+        await service.delete_endpoint(tx, endpoint_id)
+
+    @post(
+        "/endpoints/{endpoint_id:uuid}/rotate-secret",
+        status_code=200,
+        operation_id="rotateWebhookSecret",
+        opt=problems(404),
+    )
+    async def rotate_secret(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointSecret:
+        """Rotate the signing secret.
+
+        The new secret is in this response only. For 24 hours every delivery is signed with both the
+        new and the previous secret (two `v1,` signatures), so receivers can switch without failures.
+        """
+        return await service.rotate_secret(tx, endpoint_id)
+
+    @post(
+        "/endpoints/{endpoint_id:uuid}/test",
+        status_code=202,
+        operation_id="sendWebhookTest",
+        opt=problems(404, 409),
+    )
+    async def send_test(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> DeliveryRead:
+        """Send a signed `webhook.test` event to the endpoint."""
+        return await service.send_test(tx, endpoint_id)
+
+    @post(
+        "/endpoints/{endpoint_id:uuid}/enable",
+        status_code=200,
+        operation_id="enableWebhookEndpoint",
+        opt=problems(404),
+    )
+    async def enable_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
+        """Enable an endpoint; deliveries held while it was disabled resume."""
+        return await service.set_enabled(tx, endpoint_id, True)
+
+    @post(
+        "/endpoints/{endpoint_id:uuid}/disable",
+        status_code=200,
+        operation_id="disableWebhookEndpoint",
+        opt=problems(404),
+    )
+    async def disable_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
+        """Disable an endpoint; new deliveries are not created and pending ones are held."""
+        return await service.set_enabled(tx, endpoint_id, False)
+
+    @post(
+        "/endpoints/{endpoint_id:uuid}/recover",
+        status_code=202,
+        operation_id="recoverWebhookEndpoint",
+        opt=problems(404),
+    )
+    async def recover(
+        self, tx: Transaction, endpoint_id: FromPath[uuid.UUID], data: JSONBody[RecoverRequest]
+    ) -> RecoverResult:
+        """Re-send the endpoint's failed deliveries created since a time (after an outage).
+
+        Covers deliveries given up on and those waiting for a later retry; they are attempted now with a
+        fresh retry schedule.
+        """
+        count = await deliveries.recover(tx, endpoint_id, data.since, data.until)
+        return RecoverResult(requeued=count)
+
+    @get("/endpoints/{endpoint_id:uuid}/health", operation_id="getWebhookEndpointHealth", opt=problems(404))
+    async def health(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointHealth:
+        """Endpoint health over the last 24 hours: success rate, latency percentiles, last error."""
+        return await deliveries.health(tx, endpoint_id, utcnow())
+
+    @get("/deliveries", operation_id="listWebhookDeliveries")
+    async def list_deliveries(
+        self,
+        tx: Transaction,
+        endpoint_id: EndpointFilter = None,
+        message_id: MessageFilter = None,
+        status: StatusFilter = None,
+        event_type: TypeFilter = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Page[DeliveryRead]:
+        """List deliveries, newest first, per endpoint or per event and by status."""
+        return await deliveries.list_deliveries(
+            tx,
+            endpoint_id=endpoint_id,
+            message_id=message_id,
+            status=status,
+            event_type=event_type,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @get("/deliveries/{delivery_id:int}", operation_id="getWebhookDelivery", opt=problems(404))
+    async def get_delivery(self, tx: Transaction, delivery_id: FromPath[int]) -> DeliveryRead:
+        """Get a delivery."""
+        return await deliveries.get_delivery(tx, delivery_id)
+
+    @get("/deliveries/{delivery_id:int}/attempts", operation_id="listWebhookAttempts", opt=problems(404))
+    async def list_attempts(
+        self,
+        tx: Transaction,
+        delivery_id: FromPath[int],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Page[AttemptRead]:
+        """List a delivery's attempts, oldest first: request headers, status, duration, response start."""
+        return await deliveries.list_attempts(tx, delivery_id, limit=limit, cursor=cursor)
+
+    @post(
+        "/deliveries/{delivery_id:int}/redeliver",
+        status_code=202,
+        operation_id="redeliverWebhook",
+        opt=problems(404, 409),
+    )
+    async def redeliver(self, tx: Transaction, delivery_id: FromPath[int]) -> DeliveryRead:
+        """Send a delivery again now, with the same body and `webhook-id` and a fresh retry schedule."""
+        return await deliveries.redeliver(tx, delivery_id)
