@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.context import Context
 from api.db import raw_connection, raw_transaction
 from api.events.schemas import ActorRead, Change, EventFeedPage, EventPage, EventRead
+from api.events.webhooks import outgoing_events
 from api.pagination import decode_cursor, encode_cursor
+from api.webhooks.publish import publish
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,7 +53,7 @@ FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::uu
      WITH ORDINALITY AS e(type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id,
                           changes, data, n)
 ORDER BY e.n
-RETURNING id, txid
+RETURNING id, txid, created_at
 """
 
 
@@ -80,9 +82,12 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     rows = await raw.fetch(_INSERT, *columns)
-    return [
+    recorded = [
         RecordedEvent(id=row["id"], txid=row["txid"], event=e) for row, e in zip(rows, events, strict=True)
     ]
+    # Webhooks are written in this same transaction: they exist exactly when the change does.
+    await publish(conn, outgoing_events(recorded, rows[0]["created_at"]))
+    return recorded
 
 
 _COLUMNS = (

@@ -131,6 +131,7 @@ async def add_comment(
             "author_type": comment["author_type"],
             "author_id": str(comment["author_id"]) if comment["author_id"] else None,
             "body": data.body,
+            "created_at": comment["created_at"],
         },
     }
     await record_events(

@@ -301,7 +301,7 @@ async def _events(
                 ticket_id=ticket_id,
                 ctx=ctx,
                 changes=[change],
-                data={"ticket": summary},
+                data={"ticket": summary, "previous_assignee": store.assignee(old)},
             )
         )
     if new["status"] != old["status"]:

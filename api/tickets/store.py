@@ -88,7 +88,16 @@ def summary(row: asyncpg.Record) -> dict[str, Any]:
             "email": row["requester_email"],
         },
         "assignee_id": str(row["assignee_id"]) if row["assignee_id"] else None,
+        "assignee": assignee(row),
         "group_id": str(row["group_id"]) if row["group_id"] else None,
         "tags": list(row["tags"]),
         "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
     }
+
+
+def assignee(row: asyncpg.Record) -> dict[str, Any] | None:
+    if row["assignee_id"] is None:
+        return None
+    return {"id": str(row["assignee_id"]), "name": row["assignee_name"], "email": row["assignee_email"]}

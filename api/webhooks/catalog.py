@@ -23,6 +23,15 @@ class Person(msgspec.Struct, kw_only=True):
     email: str
 
 
+class Actor(msgspec.Struct, kw_only=True):
+    """Who made a change: an agent, the customer, an integration's API key, or the system."""
+
+    type: str
+    """``agent``, ``customer``, ``integration`` or ``system``."""
+    id: str | None = None
+    name: str | None = None
+
+
 class TicketSummary(msgspec.Struct, kw_only=True):
     """The ticket as it is after the change."""
 
@@ -51,8 +60,8 @@ class TicketEventData(msgspec.Struct, kw_only=True):
 
     ticket: TicketSummary
     changes: list[FieldChange] = []
-    actor: Person | None = None
-    """Who made the change; null for the system (automations, schedules)."""
+    actor: Actor | None = None
+    """Who made the change."""
 
 
 class TicketAssignedData(msgspec.Struct, kw_only=True):
@@ -60,12 +69,12 @@ class TicketAssignedData(msgspec.Struct, kw_only=True):
     previous_assignee: Person | None
     assignee: Person | None
     changes: list[FieldChange] = []
-    actor: Person | None = None
+    actor: Actor | None = None
 
 
 class CommentSummary(msgspec.Struct, kw_only=True):
     id: int
-    author: Person
+    author: Actor
     body: str
     public: bool
     created_at: dt.datetime

@@ -1,0 +1,107 @@
+"""Ticket events → webhook messages: the one place the change feed feeds webhook delivery.
+
+Called by :func:`api.events.service.record_events` in the transaction that makes the change, so a
+webhook exists exactly when its change does. Event data already carries the ticket as it is after the
+change (requester and assignee with names and emails), so no extra read is needed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from api.webhooks import catalog
+from api.webhooks.publish import OutgoingEvent
+
+if TYPE_CHECKING:
+    from api.events.service import RecordedEvent
+
+
+def outgoing_events(recorded: Sequence[RecordedEvent], occurred_at: dt.datetime) -> list[OutgoingEvent]:
+    """One webhook message per event; ``webhook-id`` is ``evt_<event id>``, the id in ``/v1/events``."""
+    return [
+        OutgoingEvent(
+            id=f"evt_{item.id}",
+            type=item.event.type,
+            data=_DATA[item.event.type](item),
+            occurred_at=occurred_at,
+        )
+        for item in recorded
+        # Only events that carry the ticket make a payload (tests record bare events).
+        if item.event.type in _DATA and "ticket" in item.event.data
+    ]
+
+
+def _ticket(item: RecordedEvent) -> catalog.TicketSummary:
+    return msgspec.convert(item.event.data["ticket"], catalog.TicketSummary, strict=False)
+
+
+def _actor(item: RecordedEvent) -> catalog.Actor:
+    actor = item.event.ctx.actor
+    return catalog.Actor(type=actor.type, id=actor.id, name=actor.name)
+
+
+def _changes(item: RecordedEvent) -> list[catalog.FieldChange]:
+    return [
+        catalog.FieldChange(field=c.field, previous=c.previous, current=c.current) for c in item.event.changes
+    ]
+
+
+def _person(value: Any) -> catalog.Person | None:
+    return None if value is None else msgspec.convert(value, catalog.Person, strict=False)
+
+
+def _ticket_event(item: RecordedEvent) -> catalog.TicketEventData:
+    return catalog.TicketEventData(ticket=_ticket(item), changes=_changes(item), actor=_actor(item))
+
+
+def _assigned(item: RecordedEvent) -> catalog.TicketAssignedData:
+    ticket = _ticket(item)
+    return catalog.TicketAssignedData(
+        ticket=ticket,
+        previous_assignee=_person(item.event.data.get("previous_assignee")),
+        assignee=ticket.assignee,
+        changes=_changes(item),
+        actor=_actor(item),
+    )
+
+
+def _commented(item: RecordedEvent) -> catalog.TicketCommentedData:
+    comment = item.event.data["comment"]
+    return catalog.TicketCommentedData(
+        ticket=_ticket(item),
+        comment=catalog.CommentSummary(
+            id=comment["id"],
+            author=_actor(item),
+            body=comment["body"],
+            public=comment["public"],
+            created_at=msgspec.convert(comment["created_at"], dt.datetime, strict=False),
+        ),
+    )
+
+
+def _resolved(item: RecordedEvent) -> catalog.TicketResolvedData:
+    data = item.event.data
+    return catalog.TicketResolvedData(
+        ticket=_ticket(item),
+        resolved_by=_person(data.get("resolving_agent")),
+        resolved_at=msgspec.convert(data["resolved_at"], dt.datetime, strict=False),
+        time_to_resolution_seconds=round(data["time_to_resolution_seconds"]),
+        previous_status=data["previous_status"],
+        changes=_changes(item),
+    )
+
+
+_DATA: dict[str, Callable[[RecordedEvent], msgspec.Struct]] = {
+    "ticket.created": _ticket_event,
+    "ticket.updated": _ticket_event,
+    "ticket.status_changed": _ticket_event,
+    "ticket.reopened": _ticket_event,
+    "ticket.closed": _ticket_event,
+    "ticket.assigned": _assigned,
+    "ticket.commented": _commented,
+    "ticket.resolved": _resolved,
+}
