@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db import utcnow
+from api.db import raw_transaction, utcnow
 from api.webhooks.catalog import CATALOG
 
 CHANNEL = "helpdesk_webhooks"
@@ -62,19 +61,18 @@ def render_body(event: OutgoingEvent) -> bytes:
 
 # One statement: the messages that have at least one subscriber, and their deliveries. Messages nobody
 # subscribes to are not stored.
-_PUBLISH = text(
-    """
+# It runs on the raw asyncpg connection under the transaction, as a prepared statement: it is on the
+# path of every ticket write, where SQLAlchemy's per-statement overhead cost a fifth of create throughput.
+_PUBLISH = """
 WITH ev AS (
-    SELECT * FROM unnest(
-        CAST(:ids AS text[]), CAST(:types AS text[]), CAST(:bodies AS bytea[]),
-        CAST(:occurred AS timestamptz[])
-    ) AS t(id, type, body, occurred_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+        AS t(id, type, body, occurred_at)
 ), targets AS (
     SELECT ev.id AS message_id, e.id AS endpoint_id
     FROM ev JOIN webhook_endpoints e
-      ON (CAST(:only_endpoint AS uuid) IS NULL AND e.enabled
+      ON ($5::uuid IS NULL AND e.enabled
           AND (e.event_types IS NULL OR ev.type = ANY(e.event_types)))
-      OR e.id = CAST(:only_endpoint AS uuid)
+      OR e.id = $5::uuid
 ), messages AS (
     INSERT INTO webhook_messages (id, type, body, occurred_at)
     SELECT id, type, body, occurred_at FROM ev WHERE id IN (SELECT message_id FROM targets)
@@ -85,9 +83,8 @@ WITH ev AS (
 )
 -- The NOTIFY rides on the same round trip, once, and only when there is something to deliver.
 SELECT (SELECT count(*) FROM deliveries) AS created,
-       (SELECT count(*) FROM (SELECT pg_notify(:channel, '') FROM (SELECT 1 FROM deliveries LIMIT 1) one) n)
+       (SELECT count(*) FROM (SELECT pg_notify($6, '') FROM (SELECT 1 FROM deliveries LIMIT 1) one) n)
 """
-)
 
 
 async def publish(
@@ -101,15 +98,17 @@ async def publish(
         return 0
     for event in events:
         _check(event)
-    params = {
-        "ids": [event.id for event in events],
-        "types": [event.type for event in events],
-        "bodies": [render_body(event) for event in events],
-        "occurred": [event.occurred_at for event in events],
-        "only_endpoint": only_endpoint,
-        "channel": CHANNEL,
-    }
-    return int((await conn.execute(_PUBLISH, params)).scalar_one())
+    raw = await raw_transaction(conn)
+    created = await raw.fetchval(
+        _PUBLISH,
+        [event.id for event in events],
+        [event.type for event in events],
+        [render_body(event) for event in events],
+        [event.occurred_at for event in events],
+        only_endpoint,
+        CHANNEL,
+    )
+    return int(created)
 
 
 def _check(event: OutgoingEvent) -> None:
