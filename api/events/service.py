@@ -19,11 +19,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Context
-from api.db import raw_connection, raw_transaction
+from api.db import raw_connection, raw_transaction, utcnow
 from api.events.schemas import ActorRead, Change, EventFeedPage, EventPage, EventRead
-from api.events.webhooks import outgoing_events
+from api.events.webhooks import webhook_bodies
 from api.pagination import decode_cursor, encode_cursor
-from api.webhooks.publish import publish
+from api.webhooks.publish import CHANNEL, fanout_ctes, notify_once
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,16 +44,28 @@ class RecordedEvent:
     event: NewEvent
 
 
-_INSERT = """
-INSERT INTO events (type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id, changes, data)
-SELECT e.type, e.ticket_id, e.actor_type, e.actor_id, e.actor_name, e.api_key_id, e.request_id,
-       e.changes::jsonb, e.data::jsonb
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[],
-            $8::text[], $9::text[])
-     WITH ORDINALITY AS e(type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id,
-                          changes, data, n)
-ORDER BY e.n
-RETURNING id, txid, created_at
+# The events and their webhook messages in one statement (one round trip on every ticket write). Ids
+# come from the sequence in input order, so row_number() over id pairs each event with its body.
+_INSERT = f"""
+WITH inserted AS (
+    INSERT INTO events (type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id, changes,
+                        data)
+    SELECT e.type, e.ticket_id, e.actor_type, e.actor_id, e.actor_name, e.api_key_id, e.request_id,
+           e.changes::jsonb, e.data::jsonb
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[],
+                $8::text[], $9::text[])
+         WITH ORDINALITY AS e(type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id,
+                              changes, data, n)
+    ORDER BY e.n
+    RETURNING id, txid, type
+), numbered AS (
+    SELECT id, txid, type, row_number() OVER (ORDER BY id) AS n FROM inserted
+), ev AS (
+    SELECT 'evt_' || numbered.id AS id, numbered.type, w.body, $11::timestamptz AS occurred_at
+    FROM numbered JOIN unnest($10::bytea[]) WITH ORDINALITY AS w(body, n) USING (n)
+    WHERE w.body IS NOT NULL
+), {fanout_ctes("NULL")}
+SELECT id, txid, {notify_once("$12")} AS notified FROM numbered ORDER BY n
 """
 
 
@@ -81,13 +93,12 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    rows = await raw.fetch(_INSERT, *columns)
-    recorded = [
+    # Webhooks are written by the same statement: they exist exactly when the change does.
+    now = utcnow()
+    rows = await raw.fetch(_INSERT, *columns, webhook_bodies(events, now), now, CHANNEL)
+    return [
         RecordedEvent(id=row["id"], txid=row["txid"], event=e) for row, e in zip(rows, events, strict=True)
     ]
-    # Webhooks are written in this same transaction: they exist exactly when the change does.
-    await publish(conn, outgoing_events(recorded, rows[0]["created_at"]))
-    return recorded
 
 
 _COLUMNS = (

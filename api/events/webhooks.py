@@ -14,63 +14,62 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from api.webhooks import catalog
-from api.webhooks.publish import OutgoingEvent
+from api.webhooks.publish import OutgoingEvent, checked_body
 
 if TYPE_CHECKING:
-    from api.events.service import RecordedEvent
+    from api.events.service import NewEvent
 
 
-def outgoing_events(recorded: Sequence[RecordedEvent], occurred_at: dt.datetime) -> list[OutgoingEvent]:
-    """One webhook message per event; ``webhook-id`` is ``evt_<event id>``, the id in ``/v1/events``."""
+def webhook_bodies(events: Sequence[NewEvent], occurred_at: dt.datetime) -> list[bytes | None]:
+    """The Standard Webhooks body of each event, or None for events that make no payload.
+
+    The recorder stores them with ``webhook-id`` = ``evt_<event id>``, the id in ``/v1/events``.
+    """
     return [
-        OutgoingEvent(
-            id=f"evt_{item.id}",
-            type=item.event.type,
-            data=_DATA[item.event.type](item),
-            occurred_at=occurred_at,
+        checked_body(
+            OutgoingEvent(id="", type=item.type, data=_DATA[item.type](item), occurred_at=occurred_at)
         )
-        for item in recorded
         # Only events that carry the ticket make a payload (tests record bare events).
-        if item.event.type in _DATA and "ticket" in item.event.data
+        if item.type in _DATA and "ticket" in item.data
+        else None
+        for item in events
     ]
 
 
-def _ticket(item: RecordedEvent) -> catalog.TicketSummary:
-    return msgspec.convert(item.event.data["ticket"], catalog.TicketSummary, strict=False)
+def _ticket(item: NewEvent) -> catalog.TicketSummary:
+    return msgspec.convert(item.data["ticket"], catalog.TicketSummary, strict=False)
 
 
-def _actor(item: RecordedEvent) -> catalog.Actor:
-    actor = item.event.ctx.actor
+def _actor(item: NewEvent) -> catalog.Actor:
+    actor = item.ctx.actor
     return catalog.Actor(type=actor.type, id=actor.id, name=actor.name)
 
 
-def _changes(item: RecordedEvent) -> list[catalog.FieldChange]:
-    return [
-        catalog.FieldChange(field=c.field, previous=c.previous, current=c.current) for c in item.event.changes
-    ]
+def _changes(item: NewEvent) -> list[catalog.FieldChange]:
+    return [catalog.FieldChange(field=c.field, previous=c.previous, current=c.current) for c in item.changes]
 
 
 def _person(value: Any) -> catalog.Person | None:
     return None if value is None else msgspec.convert(value, catalog.Person, strict=False)
 
 
-def _ticket_event(item: RecordedEvent) -> catalog.TicketEventData:
+def _ticket_event(item: NewEvent) -> catalog.TicketEventData:
     return catalog.TicketEventData(ticket=_ticket(item), changes=_changes(item), actor=_actor(item))
 
 
-def _assigned(item: RecordedEvent) -> catalog.TicketAssignedData:
+def _assigned(item: NewEvent) -> catalog.TicketAssignedData:
     ticket = _ticket(item)
     return catalog.TicketAssignedData(
         ticket=ticket,
-        previous_assignee=_person(item.event.data.get("previous_assignee")),
+        previous_assignee=_person(item.data.get("previous_assignee")),
         assignee=ticket.assignee,
         changes=_changes(item),
         actor=_actor(item),
     )
 
 
-def _commented(item: RecordedEvent) -> catalog.TicketCommentedData:
-    comment = item.event.data["comment"]
+def _commented(item: NewEvent) -> catalog.TicketCommentedData:
+    comment = item.data["comment"]
     return catalog.TicketCommentedData(
         ticket=_ticket(item),
         comment=catalog.CommentSummary(
@@ -83,8 +82,8 @@ def _commented(item: RecordedEvent) -> catalog.TicketCommentedData:
     )
 
 
-def _resolved(item: RecordedEvent) -> catalog.TicketResolvedData:
-    data = item.event.data
+def _resolved(item: NewEvent) -> catalog.TicketResolvedData:
+    data = item.data
     return catalog.TicketResolvedData(
         ticket=_ticket(item),
         resolved_by=_person(data.get("resolving_agent")),
@@ -95,7 +94,7 @@ def _resolved(item: RecordedEvent) -> catalog.TicketResolvedData:
     )
 
 
-_DATA: dict[str, Callable[[RecordedEvent], msgspec.Struct]] = {
+_DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.created": _ticket_event,
     "ticket.updated": _ticket_event,
     "ticket.status_changed": _ticket_event,

@@ -54,6 +54,12 @@ class _Envelope(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
+def checked_body(event: OutgoingEvent) -> bytes:
+    """The body of an event after checking it against the catalog."""
+    _check(event)
+    return render_body(event)
+
+
 def render_body(event: OutgoingEvent) -> bytes:
     """The exact bytes every attempt sends and signs: ``{"type", "timestamp", "data"}``."""
     return _encoder.encode(_Envelope(event.type, event.occurred_at, event.data))
@@ -63,16 +69,16 @@ def render_body(event: OutgoingEvent) -> bytes:
 # subscribes to are not stored.
 # It runs on the raw asyncpg connection under the transaction, as a prepared statement: it is on the
 # path of every ticket write, where SQLAlchemy's per-statement overhead cost a fifth of create throughput.
-_PUBLISH = """
-WITH ev AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
-        AS t(id, type, body, occurred_at)
-), targets AS (
+def fanout_ctes(only_endpoint: str) -> str:
+    """CTEs that store the messages of a preceding ``ev(id, type, body, occurred_at)`` CTE that have a
+    subscriber, and one delivery per subscribed enabled endpoint (or only ``only_endpoint``, a SQL
+    expression, when it is not NULL). Shared with the event recorder, which publishes in its insert."""
+    return f"""targets AS (
     SELECT ev.id AS message_id, e.id AS endpoint_id
     FROM ev JOIN webhook_endpoints e
-      ON ($5::uuid IS NULL AND e.enabled
+      ON ({only_endpoint}::uuid IS NULL AND e.enabled
           AND (e.event_types IS NULL OR ev.type = ANY(e.event_types)))
-      OR e.id = $5::uuid
+      OR e.id = {only_endpoint}::uuid
 ), messages AS (
     INSERT INTO webhook_messages (id, type, body, occurred_at)
     SELECT id, type, body, occurred_at FROM ev WHERE id IN (SELECT message_id FROM targets)
@@ -80,10 +86,21 @@ WITH ev AS (
     INSERT INTO webhook_deliveries (endpoint_id, message_id)
     SELECT endpoint_id, message_id FROM targets
     RETURNING id
-)
--- The NOTIFY rides on the same round trip, once, and only when there is something to deliver.
-SELECT (SELECT count(*) FROM deliveries) AS created,
-       (SELECT count(*) FROM (SELECT pg_notify($6, '') FROM (SELECT 1 FROM deliveries LIMIT 1) one) n)
+)"""
+
+
+def notify_once(channel: str) -> str:
+    """A scalar that sends the NOTIFY once, on the same round trip, only when deliveries were created."""
+    once = "(SELECT 1 FROM deliveries LIMIT 1) one"
+    return f"(SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM {once}) n)"
+
+
+_PUBLISH = f"""
+WITH ev AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+        AS t(id, type, body, occurred_at)
+), {fanout_ctes("$5")}
+SELECT (SELECT count(*) FROM deliveries) AS created, {notify_once("$6")}
 """
 
 

@@ -3,6 +3,8 @@ only when the change committed."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
@@ -86,6 +88,22 @@ async def test_every_ticket_event_type_is_published(wh_client, admin_headers, ag
     assert await scalar(engine, "SELECT count(*) FROM webhook_deliveries") == await scalar(
         engine, "SELECT count(*) FROM webhook_messages"
     )
+    # Several events recorded by one change are paired with their own bodies, in order.
+    async with engine.connect() as conn:
+        pairs = (
+            await conn.execute(
+                text(
+                    "SELECT m.type AS message_type, e.type AS event_type, m.body, e.ticket_id "
+                    "FROM webhook_messages m JOIN events e ON m.id = 'evt_' || e.id"
+                )
+            )
+        ).all()
+    assert len(pairs) == await scalar(engine, "SELECT count(*) FROM webhook_messages")
+    for pair in pairs:
+        assert pair.message_type == pair.event_type
+        body = json.loads(pair.body)
+        assert body["type"] == pair.event_type
+        assert body["data"]["ticket"]["id"] == pair.ticket_id
 
 
 async def test_a_refused_change_publishes_nothing(wh_client, admin_headers, agent, engine):
