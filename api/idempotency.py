@@ -129,3 +129,19 @@ async def purge_expired(conn: AsyncConnection, batch: int = 1000) -> int:
         batch,
     )
     return int(result.split()[-1])
+
+
+async def run_once(
+    tx: AsyncConnection,
+    request: Request[Principal, Any, Any],
+    key: str | None,
+    body: Any,
+    status_code: int,
+    work: Callable[[], Awaitable[Any]],
+) -> Response[Any]:
+    """:func:`idempotent` for a route whose work returns a plain value answered with ``status_code``."""
+
+    async def respond() -> Response[Any]:
+        return Response(await work(), status_code=status_code)
+
+    return await idempotent(tx, request, key, body, respond)

@@ -91,3 +91,15 @@ def test_request_bodies_refuse_unknown_fields_in_the_spec_too(spec):
         ref = schema["$ref"] if "$ref" in schema else schema["allOf"][0]["$ref"]
         component = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
         assert component.get("additionalProperties") is False, f"{method} {path}"
+
+
+# Replaying these would mean storing an API key's token (kept only as a hash); revoking is repeatable.
+WITHOUT_IDEMPOTENCY_KEY = {"createApiKey", "revokeApiKey"}
+
+
+def test_every_post_documents_idempotency_key(spec):
+    for path, method, op in operations(spec):
+        if method != "post" or op["operationId"] in WITHOUT_IDEMPOTENCY_KEY:
+            continue
+        headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+        assert "Idempotency-Key" in headers, f"POST {path} does not take an Idempotency-Key"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.auth.guards import ADMIN_ONLY
+from api.auth.schemas import Principal
 from api.db import Transaction, utcnow
+from api.idempotency import IdempotencyKeyHeader, run_once
 from api.openapi import problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from api.settings import Settings
@@ -30,6 +32,8 @@ from api.webhooks.schemas import (
     RecoverResult,
 )
 from api.webhooks.ssrf import SsrfPolicy, parse_cidrs
+
+Req = Request[Principal, Any, Any]
 
 
 def _policy(state: State) -> SsrfPolicy:
@@ -57,8 +61,13 @@ class WebhookEndpointController(Controller):
 
     @post("/endpoints", operation_id="createWebhookEndpoint")
     async def create_endpoint(
-        self, tx: Transaction, state: State, data: JSONBody[EndpointCreate]
-    ) -> EndpointCreated:
+        self,
+        request: Req,
+        tx: Transaction,
+        state: State,
+        data: JSONBody[EndpointCreate],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[EndpointCreated]:
         """Register a webhook endpoint.
 
         The signing secret (`whsec_…`) is in this response only. The URL must be https and reach a public
@@ -72,7 +81,10 @@ class WebhookEndpointController(Controller):
         retried with backoff for about three days, `Retry-After` is honoured, and `410 Gone` disables
         the endpoint.
         """
-        return await service.create_endpoint(tx, data, _policy(state))
+        # A replay returns the same secret: it is stored for signing anyway, unlike API key tokens.
+        return await run_once(
+            tx, request, idempotency_key, data, 201, lambda: service.create_endpoint(tx, data, _policy(state))
+        )
 
     @get("/endpoints", operation_id="listWebhookEndpoints")
     async def list_endpoints(
@@ -104,13 +116,21 @@ class WebhookEndpointController(Controller):
         operation_id="rotateWebhookSecret",
         opt=problems(404),
     )
-    async def rotate_secret(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointSecret:
+    async def rotate_secret(
+        self,
+        request: Req,
+        tx: Transaction,
+        endpoint_id: FromPath[uuid.UUID],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[EndpointSecret]:
         """Rotate the signing secret.
 
         The new secret is in this response only. For 24 hours every delivery is signed with both the
         new and the previous secret (two `v1,` signatures), so receivers can switch without failures.
         """
-        return await service.rotate_secret(tx, endpoint_id)
+        return await run_once(
+            tx, request, idempotency_key, None, 200, lambda: service.rotate_secret(tx, endpoint_id)
+        )
 
     @post(
         "/endpoints/{endpoint_id:uuid}/test",
@@ -118,9 +138,17 @@ class WebhookEndpointController(Controller):
         operation_id="sendWebhookTest",
         opt=problems(404, 409),
     )
-    async def send_test(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> DeliveryRead:
+    async def send_test(
+        self,
+        request: Req,
+        tx: Transaction,
+        endpoint_id: FromPath[uuid.UUID],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[DeliveryRead]:
         """Send a signed `webhook.test` event to the endpoint."""
-        return await service.send_test(tx, endpoint_id)
+        return await run_once(
+            tx, request, idempotency_key, None, 202, lambda: service.send_test(tx, endpoint_id)
+        )
 
     @post(
         "/endpoints/{endpoint_id:uuid}/enable",
@@ -128,9 +156,17 @@ class WebhookEndpointController(Controller):
         operation_id="enableWebhookEndpoint",
         opt=problems(404),
     )
-    async def enable_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
+    async def enable_endpoint(
+        self,
+        request: Req,
+        tx: Transaction,
+        endpoint_id: FromPath[uuid.UUID],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[EndpointRead]:
         """Enable an endpoint; deliveries held while it was disabled resume."""
-        return await service.set_enabled(tx, endpoint_id, True)
+        return await run_once(
+            tx, request, idempotency_key, None, 200, lambda: service.set_enabled(tx, endpoint_id, True)
+        )
 
     @post(
         "/endpoints/{endpoint_id:uuid}/disable",
@@ -138,9 +174,17 @@ class WebhookEndpointController(Controller):
         operation_id="disableWebhookEndpoint",
         opt=problems(404),
     )
-    async def disable_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
+    async def disable_endpoint(
+        self,
+        request: Req,
+        tx: Transaction,
+        endpoint_id: FromPath[uuid.UUID],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[EndpointRead]:
         """Disable an endpoint; new deliveries are not created and pending ones are held."""
-        return await service.set_enabled(tx, endpoint_id, False)
+        return await run_once(
+            tx, request, idempotency_key, None, 200, lambda: service.set_enabled(tx, endpoint_id, False)
+        )
 
     @post(
         "/endpoints/{endpoint_id:uuid}/recover",
@@ -149,15 +193,23 @@ class WebhookEndpointController(Controller):
         opt=problems(404),
     )
     async def recover(
-        self, tx: Transaction, endpoint_id: FromPath[uuid.UUID], data: JSONBody[RecoverRequest]
-    ) -> RecoverResult:
+        self,
+        request: Req,
+        tx: Transaction,
+        endpoint_id: FromPath[uuid.UUID],
+        data: JSONBody[RecoverRequest],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[RecoverResult]:
         """Re-send the endpoint's failed deliveries created since a time (after an outage).
 
         Covers deliveries given up on and those waiting for a later retry; they are attempted now with a
         fresh retry schedule.
         """
-        count = await deliveries.recover(tx, endpoint_id, data.since, data.until)
-        return RecoverResult(requeued=count)
+
+        async def work() -> RecoverResult:
+            return RecoverResult(requeued=await deliveries.recover(tx, endpoint_id, data.since, data.until))
+
+        return await run_once(tx, request, idempotency_key, data, 202, work)
 
     @get("/endpoints/{endpoint_id:uuid}/health", operation_id="getWebhookEndpointHealth", opt=problems(404))
     async def health(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointHealth:
@@ -208,6 +260,14 @@ class WebhookEndpointController(Controller):
         operation_id="redeliverWebhook",
         opt=problems(404, 409),
     )
-    async def redeliver(self, tx: Transaction, delivery_id: FromPath[int]) -> DeliveryRead:
+    async def redeliver(
+        self,
+        request: Req,
+        tx: Transaction,
+        delivery_id: FromPath[int],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[DeliveryRead]:
         """Send a delivery again now, with the same body and `webhook-id` and a fresh retry schedule."""
-        return await deliveries.redeliver(tx, delivery_id)
+        return await run_once(
+            tx, request, idempotency_key, None, 202, lambda: deliveries.redeliver(tx, delivery_id)
+        )
