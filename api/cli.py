@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -71,24 +72,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"helpdesk-api on {base}  (docs: {base}/docs)", flush=True)
     if token:
         print(f"admin API key (shown once, keep it safe): {token}", flush=True)
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found at start; with
+    # the default one the process would die there, before the embedded PostgreSQL is stopped.
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        if not settings.database_url:
+            from api.embedded import stop_embedded
+
+            stop_embedded(settings.data_path)
     return 0
 
 
-async def _run_worker(settings: Settings, database_url: str) -> None:
-    import signal
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
+
+async def _run_worker(settings: Settings, database_url: str) -> None:
     from api.db import asyncpg_dsn, create_engine
     from api.jobs import build_jobs
     from api.runner import Runner

@@ -92,8 +92,8 @@ class Serve:
             time.sleep(0.05)
         raise AssertionError("serve did not become ready")
 
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
+    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
+        self.proc.send_signal(signum)
         out, _ = self.proc.communicate(timeout=30)
         self.stderr.close()
         return self.proc.returncode, out
@@ -135,3 +135,16 @@ def test_serve_on_embedded_postgres_end_to_end(serve_data_dir):
         code, out = again.stop()
     assert code == 0
     assert "hdk_" not in out  # the admin key is made once, on the empty database only
+
+
+@pytest.mark.slow
+def test_sigterm_stops_serve_and_its_embedded_postgres(serve_data_dir):
+    """What a process manager sends: the API shuts down cleanly and takes the embedded server with it."""
+    serve = Serve(serve_data_dir)
+    try:
+        serve.wait_ready()
+        assert (serve_data_dir / "pg" / "postmaster.pid").exists()
+    finally:
+        code, _ = serve.stop(signal.SIGTERM)
+    assert code == 0
+    assert not (serve_data_dir / "pg" / "postmaster.pid").exists()
