@@ -27,8 +27,9 @@ def _database_url(settings: Settings) -> str:
     return url
 
 
-async def _bootstrap_admin_key(database_url: str) -> str | None:
-    """On a database without any API key, make an admin key so the first user can get in."""
+async def _create_key(database_url: str, name: str, role: str, *, only_if_first: bool = False) -> str | None:
+    """Create an API key and return its token; with ``only_if_first``, only on a database without keys
+    (the admin key ``serve`` prints on first start, so the first user can get in)."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -39,11 +40,12 @@ async def _bootstrap_admin_key(database_url: str) -> str | None:
     engine = create_async_engine(sqlalchemy_url(database_url))
     try:
         async with engine.begin() as conn:
-            # Serialise concurrent first starts so only one of them mints the key.
-            await conn.execute(text("LOCK TABLE api_keys IN EXCLUSIVE MODE"))
-            if await conn.scalar(text("SELECT EXISTS (SELECT 1 FROM api_keys)")):
-                return None
-            created = await create_api_key(conn, ApiKeyCreate(name="bootstrap admin", role="admin"))
+            if only_if_first:
+                # Serialise concurrent first starts so only one of them mints the key.
+                await conn.execute(text("LOCK TABLE api_keys IN EXCLUSIVE MODE"))
+                if await conn.scalar(text("SELECT EXISTS (SELECT 1 FROM api_keys)")):
+                    return None
+            created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
             return created.token
     finally:
         await engine.dispose()
@@ -59,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     url = _database_url(settings)
     upgrade(url)
-    token = asyncio.run(_bootstrap_admin_key(url))
+    token = asyncio.run(_create_key(url, "bootstrap admin", "admin", only_if_first=True))
     if args.workers > 1:
         # Each worker keeps its own metrics; this directory lets /metrics add them up.
         metrics_dir = settings.data_path / "metrics"
@@ -159,22 +161,6 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     path.write_text(spec)
     print(f"wrote {path}", file=sys.stderr)
     return 0
-
-
-async def _create_key(database_url: str, name: str, role: str) -> str:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from api.auth.schemas import ApiKeyCreate
-    from api.auth.service import create_api_key
-    from api.db import sqlalchemy_url
-
-    engine = create_async_engine(sqlalchemy_url(database_url))
-    try:
-        async with engine.begin() as conn:
-            created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
-            return created.token
-    finally:
-        await engine.dispose()
 
 
 def cmd_api_keys_create(args: argparse.Namespace) -> int:

@@ -136,10 +136,10 @@ async def run_once(
     request: Request[Principal, Any, Any],
     key: str | None,
     body: Any,
-    status_code: int,
     work: Callable[[], Awaitable[Any]],
 ) -> Response[Any]:
-    """:func:`idempotent` for a route whose work returns a plain value answered with ``status_code``."""
+    """:func:`idempotent` for a route whose work returns a plain value, answered with the route's status."""
+    status_code = request.route_handler.status_code
 
     async def respond() -> Response[Any]:
         return Response(await work(), status_code=status_code)

@@ -138,7 +138,3 @@ async def find_principal(conn: AsyncConnection, token_hash: bytes) -> Principal 
     if row is None:
         return None
     return Principal(key_id=row.id, role=row.role, agent_id=row.agent_id, name=row.name)
-
-
-async def count_api_keys(conn: AsyncConnection) -> int:
-    return int(await conn.scalar(select(func.count()).select_from(ApiKey)) or 0)

@@ -113,14 +113,13 @@ async def publish(
     """
     if not events:
         return 0
-    for event in events:
-        _check(event)
+    bodies = [checked_body(event) for event in events]
     raw = await raw_transaction(conn)
     created = await raw.fetchval(
         _PUBLISH,
         [event.id for event in events],
         [event.type for event in events],
-        [render_body(event) for event in events],
+        bodies,
         [event.occurred_at for event in events],
         only_endpoint,
         CHANNEL,

@@ -83,7 +83,7 @@ class WebhookEndpointController(Controller):
         """
         # A replay returns the same secret: it is stored for signing anyway, unlike API key tokens.
         return await run_once(
-            tx, request, idempotency_key, data, 201, lambda: service.create_endpoint(tx, data, _policy(state))
+            tx, request, idempotency_key, data, lambda: service.create_endpoint(tx, data, _policy(state))
         )
 
     @get("/endpoints", operation_id="listWebhookEndpoints")
@@ -129,7 +129,7 @@ class WebhookEndpointController(Controller):
         new and the previous secret (two `v1,` signatures), so receivers can switch without failures.
         """
         return await run_once(
-            tx, request, idempotency_key, None, 200, lambda: service.rotate_secret(tx, endpoint_id)
+            tx, request, idempotency_key, None, lambda: service.rotate_secret(tx, endpoint_id)
         )
 
     @post(
@@ -146,9 +146,7 @@ class WebhookEndpointController(Controller):
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[DeliveryRead]:
         """Send a signed `webhook.test` event to the endpoint."""
-        return await run_once(
-            tx, request, idempotency_key, None, 202, lambda: service.send_test(tx, endpoint_id)
-        )
+        return await run_once(tx, request, idempotency_key, None, lambda: service.send_test(tx, endpoint_id))
 
     @post(
         "/endpoints/{endpoint_id:uuid}/enable",
@@ -165,7 +163,7 @@ class WebhookEndpointController(Controller):
     ) -> Response[EndpointRead]:
         """Enable an endpoint; deliveries held while it was disabled resume."""
         return await run_once(
-            tx, request, idempotency_key, None, 200, lambda: service.set_enabled(tx, endpoint_id, True)
+            tx, request, idempotency_key, None, lambda: service.set_enabled(tx, endpoint_id, True)
         )
 
     @post(
@@ -183,7 +181,7 @@ class WebhookEndpointController(Controller):
     ) -> Response[EndpointRead]:
         """Disable an endpoint; new deliveries are not created and pending ones are held."""
         return await run_once(
-            tx, request, idempotency_key, None, 200, lambda: service.set_enabled(tx, endpoint_id, False)
+            tx, request, idempotency_key, None, lambda: service.set_enabled(tx, endpoint_id, False)
         )
 
     @post(
@@ -209,7 +207,7 @@ class WebhookEndpointController(Controller):
         async def work() -> RecoverResult:
             return RecoverResult(requeued=await deliveries.recover(tx, endpoint_id, data.since, data.until))
 
-        return await run_once(tx, request, idempotency_key, data, 202, work)
+        return await run_once(tx, request, idempotency_key, data, work)
 
     @get("/endpoints/{endpoint_id:uuid}/health", operation_id="getWebhookEndpointHealth", opt=problems(404))
     async def health(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointHealth:
@@ -269,5 +267,5 @@ class WebhookEndpointController(Controller):
     ) -> Response[DeliveryRead]:
         """Send a delivery again now, with the same body and `webhook-id` and a fresh retry schedule."""
         return await run_once(
-            tx, request, idempotency_key, None, 202, lambda: deliveries.redeliver(tx, delivery_id)
+            tx, request, idempotency_key, None, lambda: deliveries.redeliver(tx, delivery_id)
         )

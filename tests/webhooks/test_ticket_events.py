@@ -117,3 +117,15 @@ async def test_a_refused_change_publishes_nothing(wh_client, admin_headers, agen
     refused = await wh_client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "new"}, headers=headers)
     assert refused.status_code == 409
     assert await scalar(engine, "SELECT count(*) FROM webhook_messages") == before
+
+
+def test_ticket_event_types_agree_across_feed_bridge_and_catalog():
+    """Three lists name the ticket event types; a type missing from one would silently send no webhook."""
+    from typing import get_args
+
+    from api.events.schemas import EventType
+    from api.events.webhooks import _DATA
+    from api.webhooks.catalog import CATALOG
+
+    catalog = {name for name in CATALOG if name.startswith("ticket.")}
+    assert set(get_args(EventType)) == set(_DATA) == catalog
