@@ -10,9 +10,9 @@ import asyncpg
 import msgspec
 
 from api.errors import FieldError, Unprocessable
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, encode_cursor, render_page
 from api.tickets import store
-from api.tickets.schemas import Sort, TicketPage
+from api.tickets.schemas import Sort
 
 _SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
 
@@ -125,7 +125,8 @@ async def list_tickets(
     cursor: str | None,
     include_total: bool,
     me: uuid.UUID | None,
-) -> TicketPage:
+) -> bytes:
+    """The page as JSON (a ``TicketPage``), rendered by PostgreSQL."""
     p = store.Params()
     conditions = where(filters, p, me)
     total = None
@@ -144,15 +145,15 @@ async def list_tickets(
         f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
         + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
-        + f"SELECT {store.COLUMNS} FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
+        + f"SELECT {store.DOCUMENT} AS doc, page.sort_key, page.id"
+        + f" FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
         + f" ORDER BY page.sort_key {direction}, page.id {direction}"
     )
     rows = await pool.fetch(sql, *p.values)
-    items = [store.to_read(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        key = last[column]
+        key = last["sort_key"]
         value = str(key) if name == "priority" else key.isoformat()
         next_cursor = encode_cursor((sort, value, last["id"]))
-    return TicketPage(data=items, next_cursor=next_cursor, total=total)
+    return render_page([row["doc"] for row in rows[:limit]], next_cursor, total)

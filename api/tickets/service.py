@@ -173,11 +173,12 @@ async def create_ticket(tx: AsyncConnection, ctx: Context, data: TicketCreate) -
 # Read ------------------------------------------------------------------------------------------------
 
 
-async def get_ticket(pool: asyncpg.Pool, ticket_id: int) -> TicketRead:
-    row = await pool.fetchrow(store.GET, ticket_id)
+async def get_ticket_json(pool: asyncpg.Pool, ticket_id: int) -> tuple[bytes, int]:
+    """The ticket's JSON as PostgreSQL renders it (see ``store.DOCUMENT``), and its version."""
+    row = await pool.fetchrow(store.GET_DOCUMENT, ticket_id)
     if row is None:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
-    return store.to_read(row)
+    return row["doc"].encode(), row["version"]
 
 
 async def lock_ticket(

@@ -27,8 +27,40 @@ LEFT JOIN groups g ON g.id = t.group_id
 """
 SELECT = f"SELECT {COLUMNS} FROM tickets t {JOINS}"
 
-GET = f"{SELECT} WHERE t.id = $1"
-GET_FOR_UPDATE = f"{GET} FOR UPDATE OF t"
+GET_FOR_UPDATE = f"{SELECT} WHERE t.id = $1 FOR UPDATE OF t"
+
+
+def json_timestamp(column: str) -> str:
+    """SQL rendering a timestamptz exactly as msgspec encodes it: UTC with ``Z``, microseconds only when
+    non-zero (``2026-01-02T03:04:05Z``, ``2026-01-02T03:04:05.120000Z``)."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"CASE WHEN date_trunc('second', {column}) = {column} "
+        f"""THEN to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') """
+        f"""ELSE to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END"""
+    )
+
+
+# A ticket as the JSON text of ``TicketRead``, rendered by PostgreSQL for the hot read paths (GET ticket,
+# lists): Python then forwards bytes instead of building and encoding a struct per ticket, which was about
+# half of a list page's cost (bench/list_ceiling.py). ``row_to_json`` of a subselect keeps the struct's
+# field order and writes compact JSON, so the text is byte for byte what msgspec writes for the same
+# ticket (tests/tickets/test_rendering.py holds the two renderings together).
+DOCUMENT = f"""row_to_json((SELECT d FROM (SELECT
+    t.id, t.subject, t.status, t.priority, t.channel,
+    (SELECT p FROM (SELECT t.requester_id AS id, c.name, c.email) p) AS requester,
+    CASE WHEN t.assignee_id IS NOT NULL
+         THEN (SELECT p FROM (SELECT t.assignee_id AS id, a.name, a.email) p) END AS assignee,
+    CASE WHEN t.group_id IS NOT NULL THEN (SELECT p FROM (SELECT t.group_id AS id, g.name) p) END AS "group",
+    t.tags, t.external_ref, t.follow_up_of, t.version,
+    {json_timestamp("t.created_at")} AS created_at,
+    {json_timestamp("t.updated_at")} AS updated_at,
+    {json_timestamp("t.first_agent_reply_at")} AS first_agent_reply_at,
+    {json_timestamp("t.resolved_at")} AS resolved_at,
+    {json_timestamp("t.closed_at")} AS closed_at
+) d))::text"""
+
+GET_DOCUMENT = f"SELECT {DOCUMENT} AS doc, t.version FROM tickets t {JOINS} WHERE t.id = $1"
 
 
 class Params:
