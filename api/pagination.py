@@ -45,7 +45,14 @@ def render_page(items: list[str], next_cursor: str | None, total: int | None = N
     """The JSON of a :class:`Page` whose items are already JSON text (rendered by PostgreSQL)."""
     tail = b"" if total is None else b',"total":%d' % total
     return b"".join(
-        (b'{"data":[', ",".join(items).encode(), b'],"next_cursor":', _encoder.encode(next_cursor), tail, b"}")
+        (
+            b'{"data":[',
+            ",".join(items).encode(),
+            b'],"next_cursor":',
+            _encoder.encode(next_cursor),
+            tail,
+            b"}",
+        )
     )
 
 

@@ -34,7 +34,7 @@ async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
 
 @get("/raw/tickets/{ticket_id:int}")
 async def raw_ticket(ticket_id: int) -> TicketRead:
-    row = await POOL["pool"].fetchrow(store.GET, ticket_id)
+    row = await POOL["pool"].fetchrow(f"{store.SELECT} WHERE t.id = $1", ticket_id)
     if row is None:
         raise NotFoundException()
     return store.to_read(row)

@@ -11,6 +11,7 @@ not, they have no transaction id), so write transactions must stay short.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,41 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
     return [
         RecordedEvent(id=row["id"], txid=row["txid"], event=e) for row, e in zip(rows, events, strict=True)
     ]
+
+
+def inline_event_ctes(source: str, first: int) -> str:
+    """CTEs that record, inside another write statement, one event per row of the CTE ``source``
+    (columns ``event_type``, ``ticket_id``, ``event_data`` jsonb and ``webhook_body`` bytea or NULL) and
+    publish its webhook message, like :func:`record_events`; they end in the CTE ``deliveries``.
+
+    For a change that is a single statement (ticket creation): a single statement is its own
+    transaction, so it can run without BEGIN and COMMIT, and the change, its event and its webhook still
+    exist together or not at all. The actor and request come from parameters ``$first`` onwards, in the
+    order of :func:`inline_event_args`; select :func:`inline_notify` to wake the webhook workers.
+    """
+    n = [f"${first + i}" for i in range(7)]
+    return f"""inserted AS (
+    INSERT INTO events (type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id, data)
+    SELECT s.event_type, s.ticket_id, {n[0]}::text, {n[1]}::text, {n[2]}::text, {n[3]}::uuid, {n[4]}::text,
+           s.event_data
+    FROM {source} s
+    RETURNING id, ticket_id
+), ev AS (
+    SELECT 'evt_' || i.id AS id, s.event_type AS type, s.webhook_body AS body,
+           {n[5]}::timestamptz AS occurred_at
+    FROM inserted i JOIN {source} s USING (ticket_id)
+    WHERE s.webhook_body IS NOT NULL
+), {fanout_ctes("NULL")}"""
+
+
+def inline_notify(first: int) -> str:
+    """The NOTIFY of :func:`inline_event_ctes` (started at ``$first``), as a scalar to select."""
+    return notify_once(f"${first + 6}")
+
+
+def inline_event_args(ctx: Context, occurred_at: dt.datetime) -> tuple[Any, ...]:
+    actor = ctx.actor
+    return (actor.type, actor.id, actor.name, actor.api_key_id, ctx.request_id, occurred_at, CHANNEL)
 
 
 _COLUMNS = (

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from api.context import Context
+from api.sql import json_timestamp
 from api.webhooks import catalog
 from api.webhooks.publish import OutgoingEvent, checked_body
 
@@ -34,6 +36,35 @@ def webhook_bodies(events: Sequence[NewEvent], occurred_at: dt.datetime) -> list
         else None
         for item in events
     ]
+
+
+def ticket_event_body_sql(event_type: str, occurred_at: str, actor: str) -> str:
+    """SQL rendering the body :func:`webhook_bodies` makes for a ``TicketEventData`` event without changes
+    (``ticket.created``), byte for byte, from the aliases ``t`` (ticket), ``c`` (requester) and ``a``
+    (assignee); ``occurred_at`` and ``actor`` (the JSON of ``catalog.Actor``) are SQL expressions.
+
+    For ticket creation, which records its event in the statement that inserts the ticket (see
+    ``api.tickets.service``); tests/tickets/test_rendering.py holds it equal to the Python rendering.
+    """
+    ticket = f"""row_to_json((SELECT s FROM (SELECT t.id, t.subject, t.status, t.priority,
+        (SELECT p FROM (SELECT t.requester_id AS id, c.name, c.email) p) AS requester,
+        CASE WHEN t.assignee_id IS NOT NULL
+             THEN (SELECT p FROM (SELECT t.assignee_id AS id, a.name, a.email) p) END AS assignee,
+        t.group_id, t.tags,
+        {json_timestamp("t.created_at")} AS created_at, {json_timestamp("t.updated_at")} AS updated_at) s))"""
+    return f"""convert_to(row_to_json((SELECT e FROM (SELECT {event_type}::text AS type,
+        {json_timestamp(occurred_at)} AS timestamp,
+        (SELECT d FROM (SELECT {ticket} AS ticket, '[]'::json AS changes, {actor}::json AS actor) d) AS data
+    ) e))::text, 'UTF8')"""
+
+
+def actor_json(ctx: Context) -> str:
+    """The JSON of ``catalog.Actor`` for ``ctx``, as :func:`webhook_bodies` embeds it."""
+    actor = ctx.actor
+    return _encoder.encode(catalog.Actor(type=actor.type, id=actor.id, name=actor.name)).decode()
+
+
+_encoder = msgspec.json.Encoder()
 
 
 def _ticket(item: NewEvent) -> catalog.TicketSummary:

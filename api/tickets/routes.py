@@ -63,9 +63,11 @@ def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead
     return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
 
 
-def prerendered(body: bytes, headers: dict[str, str] | None = None) -> Response[Any]:
+def prerendered(
+    body: bytes, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response[Any]:
     """A response whose body PostgreSQL already rendered as the JSON of the route's declared type."""
-    return Response(body, media_type=MediaType.JSON, headers=headers)
+    return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
 
 
 ETAG = [
@@ -110,7 +112,8 @@ class TicketController(Controller):
         ctx = request_context(request)
 
         async def work() -> Response[Any]:
-            return with_etag(await service.create_ticket(tx, ctx, data), 201)
+            document, version = await service.create_ticket(tx, ctx, data)
+            return prerendered(document, status_code=201, headers={"ETag": f'"{version}"'})
 
         return await idempotent(tx, request, idempotency_key, data, work)
 

@@ -16,10 +16,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Actor, Context
-from api.db import raw_transaction
+from api.db import raw_connection, raw_transaction, utcnow
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
+from api.events import webhooks
 from api.events.schemas import Change
-from api.events.service import NewEvent, record_events
+from api.events.service import NewEvent, inline_event_args, inline_event_ctes, inline_notify, record_events
 from api.settings import Settings
 from api.tickets import lifecycle, scheduling, store
 from api.tickets.schemas import TicketCreate, TicketRead, TicketUpdate
@@ -91,8 +92,14 @@ r AS (SELECT * FROM found UNION ALL SELECT * FROM ins)
 """
 
 
-def _insert_sql(requester: str) -> str:
-    columns = store.COLUMNS.replace("c.name", "r.name").replace("c.email", "r.email")
+def _insert_sql(requester: str, first_event_param: int) -> str:
+    """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook: one
+    statement, so a create needs no BEGIN and COMMIT round trips and no SQLAlchemy unit of work — the
+    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's columns, its
+    JSON (``store.DOCUMENT``) and the new comment's id."""
+    body = webhooks.ticket_event_body_sql(
+        "'ticket.created'", f"${first_event_param + 5}::timestamptz", f"${first_event_param + 7}"
+    )
     return f"""
 WITH {requester},
 t AS (
@@ -106,16 +113,24 @@ t AS (
     INSERT INTO comments (ticket_id, author_type, author_customer_id, public, body)
     SELECT id, 'customer', requester_id, true, $10 FROM t
     RETURNING id
-)
-SELECT {columns}, (SELECT id FROM m) AS comment_id
-FROM t JOIN r ON r.id = t.requester_id
-LEFT JOIN agents a ON a.id = t.assignee_id
-LEFT JOIN groups g ON g.id = t.group_id
+), created AS (
+    SELECT {store.COLUMNS}, {store.DOCUMENT} AS doc, m.id AS comment_id,
+           'ticket.created' AS event_type, t.id AS ticket_id,
+           jsonb_build_object('ticket', {store.SUMMARY_JSONB}, 'comment_id', m.id,
+                              'follow_up_of', t.follow_up_of) AS event_data,
+           {body} AS webhook_body
+    FROM t JOIN r c ON c.id = t.requester_id
+    LEFT JOIN agents a ON a.id = t.assignee_id
+    LEFT JOIN groups g ON g.id = t.group_id
+    CROSS JOIN m
+), {inline_event_ctes("created", first_event_param)}
+SELECT created.*, {inline_notify(first_event_param)} AS notified FROM created
 """
 
 
-_INSERT_BY_ID = _insert_sql(_REQUESTER_BY_ID)
-_INSERT_BY_EMAIL = _insert_sql(_REQUESTER_BY_EMAIL)
+# Event parameters follow the ticket's ten and the requester's one (by id) or two (by email).
+_INSERT_BY_ID = _insert_sql(_REQUESTER_BY_ID, 12)
+_INSERT_BY_EMAIL = _insert_sql(_REQUESTER_BY_EMAIL, 13)
 
 
 def _requester_args(data: TicketCreate) -> tuple[str, tuple[object, ...]]:
@@ -135,7 +150,9 @@ async def insert_ticket(
 ) -> asyncpg.Record:
     """Insert a ticket with its initial message and its ``ticket.created`` event."""
     sql, requester = _requester_args(data)
-    raw = await raw_transaction(tx)
+    # In the request's transaction when one has begun (an idempotency key, a follow-up ticket); on its own
+    # otherwise, which is as atomic: the insert below is a single statement.
+    raw = await raw_connection(tx)
     if data.assignee_id is not None or data.group_id is not None:
         await _check_refs(raw, data.assignee_id, data.group_id)
     status = lifecycle.OPEN if data.assignee_id is not None else lifecycle.NEW
@@ -151,6 +168,8 @@ async def insert_ticket(
         follow_up_of,
         data.message,
         *requester,
+        *inline_event_args(ctx, utcnow()),
+        webhooks.actor_json(ctx),
     )
     # By email, a customer created concurrently can be invisible to this statement's snapshot and yet
     # block its insert: then nothing is inserted, and the second attempt sees the committed customer.
@@ -161,13 +180,13 @@ async def insert_ticket(
     if row is None:
         raise _unknown_reference("requester_id")
     assert row is not None
-    data_ = {"ticket": store.summary(row), "comment_id": row["comment_id"], "follow_up_of": follow_up_of}
-    await record_events(tx, [NewEvent(type="ticket.created", ticket_id=row["id"], ctx=ctx, data=data_)])
     return row
 
 
-async def create_ticket(tx: AsyncConnection, ctx: Context, data: TicketCreate) -> TicketRead:
-    return store.to_read(await insert_ticket(tx, ctx, data))
+async def create_ticket(tx: AsyncConnection, ctx: Context, data: TicketCreate) -> tuple[bytes, int]:
+    """The new ticket's JSON (a ``TicketRead``) and version."""
+    row = await insert_ticket(tx, ctx, data)
+    return row["doc"].encode(), row["version"]
 
 
 # Read ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from api.sql import json_timestamp
 from api.tickets.schemas import GroupSummary, PersonSummary, TicketRead
 
 # Columns of a ticket with its requester, assignee and group; ``t`` is the tickets table or a CTE.
@@ -28,17 +29,6 @@ LEFT JOIN groups g ON g.id = t.group_id
 SELECT = f"SELECT {COLUMNS} FROM tickets t {JOINS}"
 
 GET_FOR_UPDATE = f"{SELECT} WHERE t.id = $1 FOR UPDATE OF t"
-
-
-def json_timestamp(column: str) -> str:
-    """SQL rendering a timestamptz exactly as msgspec encodes it: UTC with ``Z``, microseconds only when
-    non-zero (``2026-01-02T03:04:05Z``, ``2026-01-02T03:04:05.120000Z``)."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (
-        f"CASE WHEN date_trunc('second', {column}) = {column} "
-        f"""THEN to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') """
-        f"""ELSE to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END"""
-    )
 
 
 # A ticket as the JSON text of ``TicketRead``, rendered by PostgreSQL for the hot read paths (GET ticket,
@@ -127,6 +117,17 @@ def summary(row: asyncpg.Record) -> dict[str, Any]:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
+
+
+# :func:`summary` rendered by PostgreSQL, for writes that record their event in the same statement.
+SUMMARY_JSONB = f"""jsonb_build_object(
+    'id', t.id, 'subject', t.subject, 'status', t.status, 'priority', t.priority, 'channel', t.channel,
+    'requester', jsonb_build_object('id', t.requester_id, 'name', c.name, 'email', c.email),
+    'assignee_id', t.assignee_id,
+    'assignee', CASE WHEN t.assignee_id IS NOT NULL
+                     THEN jsonb_build_object('id', t.assignee_id, 'name', a.name, 'email', a.email) END,
+    'group_id', t.group_id, 'tags', t.tags, 'version', t.version,
+    'created_at', {json_timestamp("t.created_at")}, 'updated_at', {json_timestamp("t.updated_at")})"""
 
 
 def assignee(row: asyncpg.Record) -> dict[str, Any] | None:

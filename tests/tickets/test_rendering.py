@@ -4,7 +4,10 @@ import asyncpg
 import msgspec
 import pytest
 
+from api.context import Actor, Context
 from api.db import asyncpg_dsn
+from api.events.service import NewEvent
+from api.events.webhooks import webhook_bodies
 from api.tickets import store
 from tests.tickets.helpers import create_ticket
 
@@ -42,7 +45,7 @@ async def test_postgres_document_is_msgspec_json(client, agent, admin_headers, r
         tags=["vip", "b\u00e4r"],
         external_ref="CRM-1",
         requester_email="Zoë.O'Neil@example.com",
-        requester_name="Zoë \"Z\" O'Neil",
+        requester_name='Zoë "Z" O\'Neil',
     )
     resolved = await client.patch(f"/v1/tickets/{full['id']}", json={"status": "resolved"}, headers=headers)
     assert resolved.status_code == 200, resolved.text
@@ -71,3 +74,44 @@ async def test_get_and_list_serve_the_postgres_document(client, agent, raw):
     assert got.headers["etag"] == f'"{created["version"]}"'
     assert listed.json()["data"] == [msgspec.json.decode(expected)]
     assert created == got.json()
+
+
+async def test_created_event_and_webhook_are_what_python_renders(client, agent, admin_headers, raw):
+    """Ticket creation records its event and webhook in its insert statement, rendered by PostgreSQL;
+    they must be exactly what ``record_events`` would have written for the same ticket."""
+    me, headers = agent
+    await raw.execute(
+        "INSERT INTO webhook_endpoints (url, secret, event_types) "
+        "VALUES ('https://hooks.example.com/x', 'whsec_dGVzdA==', ARRAY['ticket.created'])"
+    )
+    group = (await client.post("/v1/groups", json={"name": "G"}, headers=admin_headers)).json()
+    plain = await create_ticket(client, headers, subject=SUBJECTS[2])
+    full = await create_ticket(
+        client, headers, subject=SUBJECTS[3], assignee_id=str(me), group_id=group["id"], tags=["a", "b"]
+    )
+    for created in (plain, full):
+        row = await raw.fetchrow(f"{store.SELECT} WHERE t.id = $1", created["id"])
+        event = await raw.fetchrow(
+            "SELECT id, actor_type, actor_id, actor_name, api_key_id, request_id, changes::text AS changes, "
+            "data::text AS data FROM events WHERE ticket_id = $1 AND type = 'ticket.created'",
+            created["id"],
+        )
+        comment_id = await raw.fetchval("SELECT min(id) FROM comments WHERE ticket_id = $1", created["id"])
+        expected_data = {"ticket": store.summary(row), "comment_id": comment_id, "follow_up_of": None}
+        assert msgspec.json.decode(event["data"]) == msgspec.json.decode(msgspec.json.encode(expected_data))
+        assert event["changes"] == "[]"
+        assert (event["actor_type"], event["actor_id"]) == ("agent", str(me))
+        assert event["request_id"]
+
+        message = await raw.fetchrow(
+            "SELECT body, occurred_at FROM webhook_messages WHERE id = $1", f"evt_{event['id']}"
+        )
+        ctx = Context(
+            actor=Actor(event["actor_type"], event["actor_id"], event["actor_name"], event["api_key_id"]),
+            request_id=event["request_id"],
+            agent_id=me,
+        )
+        new = NewEvent(type="ticket.created", ticket_id=created["id"], ctx=ctx, data=expected_data)
+        assert message["body"] == webhook_bodies([new], message["occurred_at"])[0]
+    deliveries = await raw.fetchval("SELECT count(*) FROM webhook_deliveries")
+    assert deliveries == 2
