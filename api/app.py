@@ -13,7 +13,7 @@ from litestar.types import ASGIApp
 from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
-from api.db import asyncpg_dsn, create_engine, create_read_pool, provide_transaction
+from api.db import asyncpg_dsn, create_engine, create_statement_pool, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
 from api.jobs import build_jobs
@@ -36,7 +36,7 @@ def create_litestar(settings: Settings) -> Litestar:
         dsn = asyncpg_dsn(settings.database_url or "")
         cache = ApiKeyCache(engine, dsn, settings.api_key_cache_ttl_seconds)
         app.state.engine = engine
-        app.state.read_pool = await create_read_pool(settings)
+        app.state.statement_pool = await create_statement_pool(settings)
         app.state.api_key_cache = cache
         await cache.start()
         runner = Runner(dsn, build_jobs(engine, settings)) if settings.run_worker else None
@@ -49,7 +49,7 @@ def create_litestar(settings: Settings) -> Litestar:
             if runner is not None:
                 await runner.stop()
             await cache.stop()
-            await app.state.read_pool.close()
+            await app.state.statement_pool.close()
             await engine.dispose()
 
     app = Litestar(

@@ -87,8 +87,8 @@ async def _follow_up(tx: AsyncConnection, author: Context, ticket: asyncpg.Recor
         tags=list(ticket["tags"]),
         channel=ticket["channel"],
     )
-    row = await service.insert_ticket(tx, author, data, follow_up_of=ticket["id"])
-    raw = await raw_connection(tx)
+    raw = await raw_transaction(tx)
+    row = await service.insert_ticket(raw, author, data, follow_up_of=ticket["id"])
     comment = await raw.fetchrow(f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE id = $1", row["comment_id"])
     return _to_read(comment)
 

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
@@ -13,7 +14,7 @@ from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
 from api.context import request_context
-from api.db import Transaction, read_pool
+from api.db import Transaction, raw_transaction, statement_pool, unit_of_work
 from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
@@ -99,7 +100,6 @@ class TicketController(Controller):
     )
     async def create_ticket(
         self,
-        tx: Transaction,
         request: Req,
         data: Annotated[TicketCreate, Body(examples=examples.CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
@@ -110,12 +110,18 @@ class TicketController(Controller):
         message becomes the ticket's first public comment. A ticket created with an assignee is `open`.
         """
         ctx = request_context(request)
+        state = request.app.state
 
-        async def work() -> Response[Any]:
-            document, version = await service.create_ticket(tx, ctx, data)
+        async def create(raw: asyncpg.Connection) -> Response[Any]:
+            document, version = await service.create_ticket(raw, ctx, data)
             return prerendered(document, status_code=201, headers={"ETag": f'"{version}"'})
 
-        return await idempotent(tx, request, idempotency_key, data, work)
+        if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
+            async with statement_pool(state).acquire() as raw:
+                return await create(raw)
+        async with unit_of_work(state) as tx:
+            raw = await raw_transaction(tx)
+            return await idempotent(tx, request, idempotency_key, data, lambda: create(raw))
 
     @get(operation_id="listTickets", opt=response_examples(200, examples.LIST_RESPONSE))
     async def list_tickets(
@@ -160,7 +166,7 @@ class TicketController(Controller):
             q=q,
         )
         page = await queries.list_tickets(
-            read_pool(request.app.state),
+            statement_pool(request.app.state),
             filters,
             sort=sort,
             limit=limit,
@@ -178,7 +184,7 @@ class TicketController(Controller):
     )
     async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
         """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
-        document, version = await service.get_ticket_json(read_pool(request.app.state), ticket_id)
+        document, version = await service.get_ticket_json(statement_pool(request.app.state), ticket_id)
         return prerendered(document, headers={"ETag": f'"{version}"'})
 
     @patch(

@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Actor, Context
-from api.db import raw_connection, raw_transaction, utcnow
+from api.db import raw_transaction, utcnow
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.events import webhooks
 from api.events.schemas import Change
@@ -95,8 +95,8 @@ r AS (SELECT * FROM found UNION ALL SELECT * FROM ins)
 def _insert_sql(requester: str, first_event_param: int) -> str:
     """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook: one
     statement, so a create needs no BEGIN and COMMIT round trips and no SQLAlchemy unit of work — the
-    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's columns, its
-    JSON (``store.DOCUMENT``) and the new comment's id."""
+    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's id, JSON
+    (``store.DOCUMENT``) and version, and the new comment's id."""
     body = webhooks.ticket_event_body_sql(
         "'ticket.created'", f"${first_event_param + 5}::timestamptz", f"${first_event_param + 7}"
     )
@@ -124,7 +124,7 @@ t AS (
     LEFT JOIN groups g ON g.id = t.group_id
     CROSS JOIN m
 ), {inline_event_ctes("created", first_event_param)}
-SELECT created.*, {inline_notify(first_event_param)} AS notified FROM created
+SELECT id, doc, version, comment_id, {inline_notify(first_event_param)} AS notified FROM created
 """
 
 
@@ -146,13 +146,13 @@ def _requester_args(data: TicketCreate) -> tuple[str, tuple[object, ...]]:
 
 
 async def insert_ticket(
-    tx: AsyncConnection, ctx: Context, data: TicketCreate, *, follow_up_of: int | None = None
+    raw: asyncpg.Connection, ctx: Context, data: TicketCreate, *, follow_up_of: int | None = None
 ) -> asyncpg.Record:
-    """Insert a ticket with its initial message and its ``ticket.created`` event."""
+    """Insert a ticket with its initial message and its ``ticket.created`` event.
+
+    ``raw`` may be in a transaction (an idempotency key, a follow-up ticket) or in autocommit: the write
+    is one statement, so it is atomic either way."""
     sql, requester = _requester_args(data)
-    # In the request's transaction when one has begun (an idempotency key, a follow-up ticket); on its own
-    # otherwise, which is as atomic: the insert below is a single statement.
-    raw = await raw_connection(tx)
     if data.assignee_id is not None or data.group_id is not None:
         await _check_refs(raw, data.assignee_id, data.group_id)
     status = lifecycle.OPEN if data.assignee_id is not None else lifecycle.NEW
@@ -183,9 +183,9 @@ async def insert_ticket(
     return row
 
 
-async def create_ticket(tx: AsyncConnection, ctx: Context, data: TicketCreate) -> tuple[bytes, int]:
+async def create_ticket(raw: asyncpg.Connection, ctx: Context, data: TicketCreate) -> tuple[bytes, int]:
     """The new ticket's JSON (a ``TicketRead``) and version."""
-    row = await insert_ticket(tx, ctx, data)
+    row = await insert_ticket(raw, ctx, data)
     return row["doc"].encode(), row["version"]
 
 
