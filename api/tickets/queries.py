@@ -140,13 +140,13 @@ async def list_tickets(
     name = sort.lstrip("-")
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = _SORT_COLUMNS[name]
-    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
+    # First the page's ids (often an index-only scan), then the documents of those tickets only.
     sql = (
         f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
         + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
         + f"SELECT {store.DOCUMENT} AS doc, page.sort_key, page.id"
-        + f" FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
+        + " FROM page JOIN tickets t ON t.id = page.id"
         + f" ORDER BY page.sort_key {direction}, page.id {direction}"
     )
     rows = await pool.fetch(sql, *p.values)

@@ -96,7 +96,7 @@ def _insert_sql(requester: str, first_event_param: int) -> str:
     """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook: one
     statement, so a create needs no BEGIN and COMMIT round trips and no SQLAlchemy unit of work — the
     statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's id, JSON
-    (``store.DOCUMENT``) and version, and the new comment's id."""
+    (``store.JOINED_DOCUMENT``) and version, and the new comment's id."""
     body = webhooks.ticket_event_body_sql(
         "'ticket.created'", f"${first_event_param + 5}::timestamptz", f"${first_event_param + 7}"
     )
@@ -114,7 +114,7 @@ t AS (
     SELECT id, 'customer', requester_id, true, $10 FROM t
     RETURNING id
 ), created AS (
-    SELECT {store.COLUMNS}, {store.DOCUMENT} AS doc, m.id AS comment_id,
+    SELECT {store.COLUMNS}, {store.JOINED_DOCUMENT} AS doc, m.id AS comment_id,
            'ticket.created' AS event_type, t.id AS ticket_id,
            jsonb_build_object('ticket', {store.SUMMARY_JSONB}, 'comment_id', m.id,
                               'follow_up_of', t.follow_up_of) AS event_data,
