@@ -95,11 +95,16 @@ async def create_statement_pool(settings: Settings) -> asyncpg.Pool:
         min_size=0,  # lazily: the app must start, and /readyz answer 503, with the database down
         max_size=settings.db_pool_size,
         reset=_no_session_reset,
-        # Parallel plans help one big query, not many small concurrent ones: they only add latency here.
         server_settings={
             "application_name": "helpdesk-api-statements",
             "jit": "off",
+            # Parallel plans help one big query, not many small concurrent ones: they only add latency.
             "max_parallel_workers_per_gather": "0",
+            # List pages are planned per request (custom plans, because filters differ in selectivity),
+            # and searching join orders was ~0.5 ms of a ~1 ms page. The statements here are written in
+            # the order to join them (page ids, ticket, requester, assignee, group), so the planner keeps
+            # that order: planning drops by about a third.
+            "join_collapse_limit": "1",
         },
     )
 

@@ -1,8 +1,9 @@
-"""The ceiling for filtered list pages on this machine: the status+assignee page query behind a bare
-Litestar endpoint (no auth, metrics or logs), rendered by Python (`/rows`) or by PostgreSQL (`/json`).
+"""The ceiling for filtered list pages on this machine: the status+assignee page behind a bare Litestar
+endpoint (no auth, metrics or logs): exactly the API's page (`/page`, ``api.tickets.queries``, rows
+decoded and encoded by Python) or the JSON rendered by PostgreSQL (`/json`, json_build_object).
 
     DATABASE_URL=... uvicorn bench.list_ceiling:app --port 8500 --loop uvloop --http httptools --no-access-log
-    P=/json wrk -t2 -c64 -d6s --latency -s bench/wrk/list_ceiling.lua http://127.0.0.1:8500
+    P=/page wrk -t2 -c64 -d6s --latency -s bench/wrk/list_ceiling.lua http://127.0.0.1:8500
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import asyncpg
 from litestar import Litestar, Response, get
 
 from api.db import asyncpg_dsn
-from api.tickets import store
+from api.tickets import queries, store
+from api.tickets.schemas import TicketPage
 
 POOL: dict[str, asyncpg.Pool] = {}
 
@@ -39,10 +41,6 @@ WITH page AS (
     ORDER BY t.created_at DESC, t.id DESC LIMIT 51
 )
 """
-SQL_ROWS = f"""{PAGE}
-SELECT {store.COLUMNS} FROM page JOIN tickets t ON t.id = page.id {store.JOINS}
-ORDER BY page.sort_key DESC, page.id DESC
-"""
 SQL_JSON = f"""{PAGE}
 SELECT json_build_object('data', coalesce(json_agg(json_build_object(
     'id', t.id, 'subject', t.subject, 'status', t.status, 'priority', t.priority, 'channel', t.channel,
@@ -59,10 +57,12 @@ FROM page JOIN tickets t ON t.id = page.id {store.JOINS}
 """
 
 
-@get("/rows")
-async def rows(status: str, assignee: str) -> dict[str, object]:
-    found = await POOL["p"].fetch(SQL_ROWS, status, uuid.UUID(assignee))
-    return {"data": [store.to_read(row) for row in found[:50]], "next_cursor": None}
+@get("/page")
+async def page(status: str, assignee: str) -> TicketPage:
+    filters = queries.TicketFilters(status=[status], assignee=[assignee])
+    return await queries.list_tickets(
+        POOL["p"], filters, sort="-created", limit=50, cursor=None, include_total=False, me=None
+    )
 
 
 @get("/json")
@@ -71,4 +71,4 @@ async def rendered(status: str, assignee: str) -> Response[bytes]:
     return Response(content=body.encode(), media_type="application/json")
 
 
-app = Litestar([rows, rendered], lifespan=[lifespan], logging_config=None, openapi_config=None)
+app = Litestar([page, rendered], lifespan=[lifespan], logging_config=None, openapi_config=None)

@@ -10,9 +10,9 @@ import asyncpg
 import msgspec
 
 from api.errors import FieldError, Unprocessable
-from api.pagination import decode_cursor, encode_cursor, render_page
+from api.pagination import decode_cursor, encode_cursor
 from api.tickets import store
-from api.tickets.schemas import Sort
+from api.tickets.schemas import Sort, TicketPage
 
 _SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
 
@@ -125,8 +125,7 @@ async def list_tickets(
     cursor: str | None,
     include_total: bool,
     me: uuid.UUID | None,
-) -> bytes:
-    """The page as JSON (a ``TicketPage``), rendered by PostgreSQL."""
+) -> TicketPage:
     p = store.Params()
     conditions = where(filters, p, me)
     total = None
@@ -140,13 +139,12 @@ async def list_tickets(
     name = sort.lstrip("-")
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = _SORT_COLUMNS[name]
-    # First the page's ids (often an index-only scan), then the documents of those tickets only.
+    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
     sql = (
         f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
         + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
-        + f"SELECT {store.DOCUMENT} AS doc, page.sort_key, page.id"
-        + " FROM page JOIN tickets t ON t.id = page.id"
+        + f"SELECT {store.COLUMNS}, page.sort_key FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
         + f" ORDER BY page.sort_key {direction}, page.id {direction}"
     )
     rows = await pool.fetch(sql, *p.values)
@@ -156,4 +154,4 @@ async def list_tickets(
         key = last["sort_key"]
         value = str(key) if name == "priority" else key.isoformat()
         next_cursor = encode_cursor((sort, value, last["id"]))
-    return render_page([row["doc"] for row in rows[:limit]], next_cursor, total)
+    return TicketPage(data=[store.to_read(row) for row in rows[:limit]], next_cursor=next_cursor, total=total)

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
@@ -64,13 +64,6 @@ def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead
     return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
 
 
-def prerendered(
-    body: bytes, *, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response[Any]:
-    """A response whose body PostgreSQL already rendered as the JSON of the route's declared type."""
-    return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
-
-
 ETAG = [
     ResponseHeader(
         name="ETag",
@@ -113,8 +106,7 @@ class TicketController(Controller):
         state = request.app.state
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
-            document, version = await service.create_ticket(raw, ctx, data)
-            return prerendered(document, status_code=201, headers={"ETag": f'"{version}"'})
+            return with_etag(await service.create_ticket(raw, ctx, data), 201)
 
         if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
             async with statement_pool(state).acquire() as raw:
@@ -145,7 +137,7 @@ class TicketController(Controller):
         updated_after: Annotated[dt.datetime | None, _q("Updated at or after.")] = None,
         updated_before: Annotated[dt.datetime | None, _q("Updated before.")] = None,
         q: Annotated[str | None, _q("Full-text search over subject and comments.", max_length=500)] = None,
-    ) -> Response[TicketPage]:
+    ) -> TicketPage:
         """List tickets.
 
         Filters combine with AND; repeated values of one filter combine with OR. Pages are stable under
@@ -165,7 +157,7 @@ class TicketController(Controller):
             updated_before=updated_before,
             q=q,
         )
-        page = await queries.list_tickets(
+        return await queries.list_tickets(
             statement_pool(request.app.state),
             filters,
             sort=sort,
@@ -174,7 +166,6 @@ class TicketController(Controller):
             include_total=include_total,
             me=request.user.agent_id,
         )
-        return prerendered(page)
 
     @get(
         "/{ticket_id:int}",
@@ -184,8 +175,7 @@ class TicketController(Controller):
     )
     async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
         """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
-        document, version = await service.get_ticket_json(statement_pool(request.app.state), ticket_id)
-        return prerendered(document, headers={"ETag": f'"{version}"'})
+        return with_etag(await service.get_ticket(statement_pool(request.app.state), ticket_id))
 
     @patch(
         "/{ticket_id:int}",

@@ -95,8 +95,9 @@ r AS (SELECT * FROM found UNION ALL SELECT * FROM ins)
 def _insert_sql(requester: str, first_event_param: int) -> str:
     """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook: one
     statement, so a create needs no BEGIN and COMMIT round trips and no SQLAlchemy unit of work — the
-    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's id, JSON
-    (``store.JOINED_DOCUMENT``) and version, and the new comment's id."""
+    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's columns
+    (``store.COLUMNS``) and the new comment's id. Event data and webhook body are rendered here, in SQL,
+    exactly as ``record_events`` renders them in Python (tests/tickets/test_rendering.py)."""
     body = webhooks.ticket_event_body_sql(
         "'ticket.created'", f"${first_event_param + 5}::timestamptz", f"${first_event_param + 7}"
     )
@@ -114,7 +115,7 @@ t AS (
     SELECT id, 'customer', requester_id, true, $10 FROM t
     RETURNING id
 ), created AS (
-    SELECT {store.COLUMNS}, {store.JOINED_DOCUMENT} AS doc, m.id AS comment_id,
+    SELECT {store.COLUMNS}, m.id AS comment_id,
            'ticket.created' AS event_type, t.id AS ticket_id,
            jsonb_build_object('ticket', {store.SUMMARY_JSONB}, 'comment_id', m.id,
                               'follow_up_of', t.follow_up_of) AS event_data,
@@ -124,7 +125,7 @@ t AS (
     LEFT JOIN groups g ON g.id = t.group_id
     CROSS JOIN m
 ), {inline_event_ctes("created", first_event_param)}
-SELECT id, doc, version, comment_id, {inline_notify(first_event_param)} AS notified FROM created
+SELECT {store.COLUMN_NAMES}, comment_id, {inline_notify(first_event_param)} AS notified FROM created
 """
 
 
@@ -183,21 +184,18 @@ async def insert_ticket(
     return row
 
 
-async def create_ticket(raw: asyncpg.Connection, ctx: Context, data: TicketCreate) -> tuple[bytes, int]:
-    """The new ticket's JSON (a ``TicketRead``) and version."""
-    row = await insert_ticket(raw, ctx, data)
-    return row["doc"].encode(), row["version"]
+async def create_ticket(raw: asyncpg.Connection, ctx: Context, data: TicketCreate) -> TicketRead:
+    return store.to_read(await insert_ticket(raw, ctx, data))
 
 
 # Read ------------------------------------------------------------------------------------------------
 
 
-async def get_ticket_json(pool: asyncpg.Pool, ticket_id: int) -> tuple[bytes, int]:
-    """The ticket's JSON as PostgreSQL renders it (see ``store.DOCUMENT``), and its version."""
-    row = await pool.fetchrow(store.GET_DOCUMENT, ticket_id)
+async def get_ticket(pool: asyncpg.Pool, ticket_id: int) -> TicketRead:
+    row = await pool.fetchrow(store.GET, ticket_id)
     if row is None:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
-    return row["doc"].encode(), row["version"]
+    return store.to_read(row)
 
 
 async def lock_ticket(

@@ -28,45 +28,11 @@ LEFT JOIN groups g ON g.id = t.group_id
 """
 SELECT = f"SELECT {COLUMNS} FROM tickets t {JOINS}"
 
-GET_FOR_UPDATE = f"{SELECT} WHERE t.id = $1 FOR UPDATE OF t"
+# The names COLUMNS gives its columns, to select them again from a CTE built with COLUMNS.
+COLUMN_NAMES = ", ".join(column.split()[-1].split(".")[-1] for column in COLUMNS.split(","))
 
-
-def _document(requester: str, assignee: str, group: str) -> str:
-    """``row_to_json`` of a subselect keeps the struct's field order and writes compact JSON, so the text
-    is byte for byte what msgspec writes for the same ticket (tests/tickets/test_rendering.py holds the
-    two renderings together). The nested objects are SQL expressions yielding a record or NULL."""
-    return f"""row_to_json((SELECT d FROM (SELECT
-    t.id, t.subject, t.status, t.priority, t.channel, {requester} AS requester, {assignee} AS assignee,
-    {group} AS "group", t.tags, t.external_ref, t.follow_up_of, t.version,
-    {json_timestamp("t.created_at")} AS created_at,
-    {json_timestamp("t.updated_at")} AS updated_at,
-    {json_timestamp("t.first_agent_reply_at")} AS first_agent_reply_at,
-    {json_timestamp("t.resolved_at")} AS resolved_at,
-    {json_timestamp("t.closed_at")} AS closed_at
-) d))::text"""
-
-
-# A ticket (alias ``t``) as the JSON text of ``TicketRead``, rendered by PostgreSQL for the hot read paths
-# (GET ticket, lists): Python then forwards bytes instead of building and encoding a struct per ticket,
-# which was about half of a list page's cost (bench/list_ceiling.py). Requester, assignee and group come
-# from correlated subqueries rather than joins: list pages get a custom plan per request, and a
-# five-way join took ~0.6 ms of planning per page, more than the page's execution.
-DOCUMENT = _document(
-    requester="(SELECT p FROM (SELECT c.id, c.name, c.email FROM customers c WHERE c.id = t.requester_id) p)",
-    assignee="(SELECT p FROM (SELECT a.id, a.name, a.email FROM agents a WHERE a.id = t.assignee_id) p)",
-    group="(SELECT p FROM (SELECT g.id, g.name FROM groups g WHERE g.id = t.group_id) p)",
-)
-
-# The same from the joined aliases ``c``, ``a`` and ``g`` of :data:`JOINS`, for the statement that creates
-# the ticket and maybe its requester (a row the statement inserts is invisible to its own subqueries).
-JOINED_DOCUMENT = _document(
-    requester="(SELECT p FROM (SELECT t.requester_id AS id, c.name, c.email) p)",
-    assignee="CASE WHEN t.assignee_id IS NOT NULL "
-    "THEN (SELECT p FROM (SELECT t.assignee_id AS id, a.name, a.email) p) END",
-    group="CASE WHEN t.group_id IS NOT NULL THEN (SELECT p FROM (SELECT t.group_id AS id, g.name) p) END",
-)
-
-GET_DOCUMENT = f"SELECT {DOCUMENT} AS doc, t.version FROM tickets t WHERE t.id = $1"
+GET = f"{SELECT} WHERE t.id = $1"
+GET_FOR_UPDATE = f"{GET} FOR UPDATE OF t"
 
 
 class Params:
