@@ -1,6 +1,6 @@
 """The ceiling for filtered list pages on this machine: the status+assignee page behind a bare Litestar
-endpoint (no auth, metrics or logs), either exactly the API's page (`/page`: ``api.tickets.queries``,
-JSON built by PostgreSQL) or the same rows decoded and encoded by Python (`/rows`, the earlier design).
+endpoint (no auth, metrics or logs): exactly the API's page (`/page`, ``api.tickets.queries``, rows
+decoded and encoded by Python) or the JSON rendered by PostgreSQL (`/json`, json_build_object).
 
     DATABASE_URL=... uvicorn bench.list_ceiling:app --port 8500 --loop uvloop --http httptools --no-access-log
     P=/page wrk -t2 -c64 -d6s --latency -s bench/wrk/list_ceiling.lua http://127.0.0.1:8500
@@ -29,35 +29,46 @@ async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
         asyncpg_dsn(os.environ["DATABASE_URL"]),
         min_size=20,
         max_size=20,
-        server_settings={"jit": "off", "max_parallel_workers_per_gather": "0", "join_collapse_limit": "1"},
+        server_settings={"jit": "off", "max_parallel_workers_per_gather": "0"},
     )
     yield
     await POOL["p"].close()
 
 
-SQL_ROWS = f"""
+PAGE = """
 WITH page AS (
     SELECT t.id, t.created_at AS sort_key FROM tickets t WHERE t.status = $1 AND t.assignee_id = $2
     ORDER BY t.created_at DESC, t.id DESC LIMIT 51
 )
-SELECT {store.COLUMNS} FROM page JOIN tickets t ON t.id = page.id {store.JOINS}
-ORDER BY page.sort_key DESC, page.id DESC
+"""
+SQL_JSON = f"""{PAGE}
+SELECT json_build_object('data', coalesce(json_agg(json_build_object(
+    'id', t.id, 'subject', t.subject, 'status', t.status, 'priority', t.priority, 'channel', t.channel,
+    'requester', json_build_object('id', t.requester_id, 'name', c.name, 'email', c.email),
+    'assignee', CASE WHEN t.assignee_id IS NULL THEN NULL
+                ELSE json_build_object('id', t.assignee_id, 'name', a.name, 'email', a.email) END,
+    'group', CASE WHEN t.group_id IS NULL THEN NULL
+             ELSE json_build_object('id', t.group_id, 'name', g.name) END,
+    'tags', t.tags, 'external_ref', t.external_ref, 'follow_up_of', t.follow_up_of, 'version', t.version,
+    'created_at', t.created_at, 'updated_at', t.updated_at, 'first_agent_reply_at', t.first_agent_reply_at,
+    'resolved_at', t.resolved_at, 'closed_at', t.closed_at
+) ORDER BY page.sort_key DESC, page.id DESC), '[]'::json), 'next_cursor', NULL)::text
+FROM page JOIN tickets t ON t.id = page.id {store.JOINS}
 """
 
 
-@get("/rows")
-async def rows(status: str, assignee: str) -> TicketPage:
-    found = await POOL["p"].fetch(SQL_ROWS, status, uuid.UUID(assignee))
-    return TicketPage(data=[store.to_read(row) for row in found[:50]], next_cursor=None)
-
-
 @get("/page")
-async def page(status: str, assignee: str) -> Response[bytes]:
+async def page(status: str, assignee: str) -> TicketPage:
     filters = queries.TicketFilters(status=[status], assignee=[assignee])
-    body = await queries.list_tickets(
+    return await queries.list_tickets(
         POOL["p"], filters, sort="-created", limit=50, cursor=None, include_total=False, me=None
     )
-    return Response(content=body, media_type="application/json")
 
 
-app = Litestar([rows, page], lifespan=[lifespan], logging_config=None, openapi_config=None)
+@get("/json")
+async def rendered(status: str, assignee: str) -> Response[bytes]:
+    body = await POOL["p"].fetchval(SQL_JSON, status, uuid.UUID(assignee))
+    return Response(content=body.encode(), media_type="application/json")
+
+
+app = Litestar([page, rendered], lifespan=[lifespan], logging_config=None, openapi_config=None)

@@ -10,9 +10,9 @@ import asyncpg
 import msgspec
 
 from api.errors import FieldError, Unprocessable
-from api.pagination import decode_cursor, encode_cursor, render_page
+from api.pagination import decode_cursor, encode_cursor
 from api.tickets import store
-from api.tickets.schemas import Sort
+from api.tickets.schemas import Sort, TicketPage
 
 _SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
 
@@ -125,8 +125,7 @@ async def list_tickets(
     cursor: str | None,
     include_total: bool,
     me: uuid.UUID | None,
-) -> bytes:
-    """The page as the JSON of a ``TicketPage``."""
+) -> TicketPage:
     p = store.Params()
     conditions = where(filters, p, me)
     total = None
@@ -140,26 +139,19 @@ async def list_tickets(
     name = sort.lstrip("-")
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = _SORT_COLUMNS[name]
-    limit_param = p.add(limit)
-    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only,
-    # rendered and aggregated into the page's JSON by PostgreSQL; the extra row only tells whether a next
-    # page exists, and the last shown row's key is the next cursor.
+    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
     sql = (
         f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
-        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit_param}::int + 1), "
-        + f"numbered AS (SELECT page.*, row_number() OVER (ORDER BY page.sort_key {direction}, "
-        + f"page.id {direction}) AS n FROM page) "
-        + f"SELECT coalesce(json_agg({store.JSON_OBJECT} ORDER BY n) FILTER (WHERE n <= {limit_param}),"
-        + " '[]')::text AS data, count(*) AS found,"
-        + f" min(numbered.sort_key) FILTER (WHERE n = {limit_param}) AS last_key,"
-        + f" min(numbered.id) FILTER (WHERE n = {limit_param}) AS last_id"
-        + f" FROM numbered JOIN tickets t ON t.id = numbered.id {store.JOINS}"
+        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
+        + f"SELECT {store.COLUMNS}, page.sort_key FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
+        + f" ORDER BY page.sort_key {direction}, page.id {direction}"
     )
-    row = await pool.fetchrow(sql, *p.values)
+    rows = await pool.fetch(sql, *p.values)
     next_cursor = None
-    if row["found"] > limit:
-        key = row["last_key"]
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        key = last["sort_key"]
         value = str(key) if name == "priority" else key.isoformat()
-        next_cursor = encode_cursor((sort, value, row["last_id"]))
-    return render_page(row["data"], next_cursor, total)
+        next_cursor = encode_cursor((sort, value, last["id"]))
+    return TicketPage(data=[store.to_read(row) for row in rows[:limit]], next_cursor=next_cursor, total=total)
