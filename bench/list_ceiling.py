@@ -29,7 +29,8 @@ async def lifespan(_: Litestar) -> AsyncGenerator[None, None]:
         asyncpg_dsn(os.environ["DATABASE_URL"]),
         min_size=20,
         max_size=20,
-        server_settings={"jit": "off", "max_parallel_workers_per_gather": "0"},
+        # The API's statement-pool settings (api.db.create_statement_pool).
+        server_settings={"jit": "off", "max_parallel_workers_per_gather": "0", "join_collapse_limit": "1"},
     )
     yield
     await POOL["p"].close()

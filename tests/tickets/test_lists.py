@@ -118,3 +118,37 @@ async def test_total_and_cursor_validation(client, agent):
     assert r.status_code == 422
     r = await client.get("/v1/tickets", params={"cursor": "not-a-cursor"}, headers=headers)
     assert r.status_code == 422
+
+
+async def test_list_items_are_exactly_what_get_returns(client, agent, admin_headers, settings):
+    """A page and a single ticket are read by different statements: every value must agree, timestamps
+    to the character (whole seconds have no fraction, others six digits)."""
+    import asyncpg
+
+    from api.db import asyncpg_dsn
+
+    me, headers = agent
+    group = (await client.post("/v1/groups", json={"name": 'Ops "EU"'}, headers=admin_headers)).json()
+    plain = await create_ticket(client, headers, subject="Tabs\tquotes \" unicode café 😀 \u2028")
+    full = await create_ticket(
+        client, headers, assignee_id=str(me), group_id=group["id"], tags=["vip", "bär"], external_ref="X-1"
+    )
+    r = await client.patch(f"/v1/tickets/{full['id']}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 200, r.text
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        await conn.execute(
+            "UPDATE tickets SET created_at = date_trunc('second', created_at), "
+            "resolved_at = date_trunc('second', resolved_at) + interval '0.12 s' WHERE id = $1",
+            full["id"],
+        )
+    finally:
+        await conn.close()
+
+    listed = (await client.get("/v1/tickets", headers=headers)).json()["data"]
+    got = [(await client.get(f"/v1/tickets/{t['id']}", headers=headers)).json() for t in (plain, full)]
+    assert [t["id"] for t in listed] == [plain["id"], full["id"]]  # full's created_at moved back
+    assert listed == got
+    assert "." not in got[1]["created_at"] and got[1]["created_at"].endswith("Z")
+    assert got[1]["resolved_at"].endswith(".120000Z")
+    assert got[1]["group"] == {"id": group["id"], "name": 'Ops "EU"'}
