@@ -116,6 +116,17 @@ def _keyset(sort: Sort, cursor: str, p: store.Params) -> str:
     return f"(t.{_SORT_COLUMNS[name]}, t.id) {operator} ({p.add(key)}, {p.add(last_id)})"
 
 
+def _plan_reusable(filters: TicketFilters) -> bool:
+    return not (
+        filters.q
+        or filters.tag
+        or filters.created_after
+        or filters.created_before
+        or filters.updated_after
+        or filters.updated_before
+    )
+
+
 async def list_tickets(
     pool: asyncpg.Pool,
     filters: TicketFilters,
@@ -139,11 +150,18 @@ async def list_tickets(
     name = sort.lstrip("-")
     direction = "DESC" if sort.startswith("-") else "ASC"
     column = _SORT_COLUMNS[name]
+    # Plan caching: with the page size written into the statement, PostgreSQL plans a filter combination
+    # once and reuses the plan (a plan cost ~0.4 ms, as much as running a page). That suits equality
+    # filters, whose best plan hardly depends on the values. Full-text search, tags and date ranges
+    # do depend on them (a rare word wants the search index, a common one the date order), so there the
+    # page size stays a parameter, and a plan that cannot know the page size is never preferred over
+    # planning each request with the actual values.
+    page_size = str(limit + 1) if _plan_reusable(filters) else p.add(limit + 1)
     # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
     sql = (
         f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
         + (" WHERE " + " AND ".join(conditions) if conditions else "")
-        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {p.add(limit + 1)}) "
+        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {page_size}) "
         + f"SELECT {store.COLUMNS}, page.sort_key FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
         + f" ORDER BY page.sort_key {direction}, page.id {direction}"
     )
