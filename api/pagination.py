@@ -41,6 +41,17 @@ class Page(msgspec.Struct, Generic[T], omit_defaults=True):
     """Exact count of all matching rows, present only when the client asked with ``include_total=true``."""
 
 
+def render_page(data: str, next_cursor: str | None, total: int | None = None) -> bytes:
+    """The JSON of a :class:`Page` whose ``data`` array PostgreSQL already rendered."""
+    tail = b"" if total is None else b',"total":%d' % total
+    return b"".join(
+        (b'{"data":', data.encode(), b',"next_cursor":', _encoder.encode(next_cursor), tail, b"}")
+    )
+
+
+_encoder = msgspec.json.Encoder()
+
+
 def encode_cursor(values: tuple[Any, ...]) -> str:
     raw = msgspec.json.encode(values)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -10,9 +10,9 @@ import asyncpg
 import msgspec
 
 from api.errors import FieldError, Unprocessable
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, encode_cursor, render_page
 from api.tickets import store
-from api.tickets.schemas import Sort, TicketPage
+from api.tickets.schemas import Sort
 
 _SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
 
@@ -136,7 +136,8 @@ async def list_tickets(
     cursor: str | None,
     include_total: bool,
     me: uuid.UUID | None,
-) -> TicketPage:
+) -> bytes:
+    """The page as the JSON of a ``TicketPage``."""
     p = store.Params()
     conditions = where(filters, p, me)
     total = None
@@ -148,28 +149,39 @@ async def list_tickets(
     if cursor is not None:
         conditions.append(_keyset(sort, cursor, p))
     name = sort.lstrip("-")
-    direction = "DESC" if sort.startswith("-") else "ASC"
     column = _SORT_COLUMNS[name]
+    d = "DESC" if sort.startswith("-") else "ASC"
+    in_order = f"ORDER BY shown.sort_key {d}, shown.id {d}"
     # Plan caching: with the page size written into the statement, PostgreSQL plans a filter combination
     # once and reuses the plan (a plan cost ~0.4 ms, as much as running a page). That suits equality
     # filters, whose best plan hardly depends on the values. Full-text search, tags and date ranges
     # do depend on them (a rare word wants the search index, a common one the date order), so there the
     # page size stays a parameter, and a plan that cannot know the page size is never preferred over
     # planning each request with the actual values.
-    page_size = str(limit + 1) if _plan_reusable(filters) else p.add(limit + 1)
-    # First the page's ids (often an index-only scan), then the rows and their joins for those ids only.
-    sql = (
-        f"WITH page AS (SELECT t.id, t.{column} AS sort_key FROM tickets t"
-        + (" WHERE " + " AND ".join(conditions) if conditions else "")
-        + f" ORDER BY t.{column} {direction}, t.id {direction} LIMIT {page_size}) "
-        + f"SELECT {store.COLUMNS}, page.sort_key FROM page JOIN tickets t ON t.id = page.id {store.JOINS}"
-        + f" ORDER BY page.sort_key {direction}, page.id {direction}"
-    )
-    rows = await pool.fetch(sql, *p.values)
+    if _plan_reusable(filters):
+        shown, fetched = str(limit), str(limit + 1)
+    else:
+        shown = p.add(limit, "::int")
+        fetched = f"{shown} + 1"
+    # The page's ids (often an index-only scan; one more than shown tells whether a next page exists),
+    # then those tickets with their requester, assignee and group, rendered as the page's JSON array by
+    # PostgreSQL (1.5x the pages/s of decoding and encoding the rows in Python, bench/RESULTS.md), and
+    # the last shown key for the next cursor.
+    where_sql = "WHERE " + " AND ".join(conditions) if conditions else ""
+    sql = f"""
+WITH page AS (
+    SELECT t.id, t.{column} AS sort_key FROM tickets t {where_sql}
+    ORDER BY t.{column} {d}, t.id {d} LIMIT {fetched}
+), shown AS (SELECT * FROM page ORDER BY sort_key {d}, id {d} LIMIT {shown})
+SELECT (SELECT count(*) FROM page) AS found,
+       coalesce(json_agg({store.JSON_OBJECT} {in_order}), '[]')::text AS data,
+       (array_agg(shown.sort_key {in_order}))[{shown}] AS last_key,
+       (array_agg(shown.id {in_order}))[{shown}] AS last_id
+FROM shown JOIN tickets t ON t.id = shown.id {store.JOINS}"""
+    row = await pool.fetchrow(sql, *p.values)
     next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        key = last["sort_key"]
+    if row["found"] > limit:
+        key = row["last_key"]
         value = str(key) if name == "priority" else key.isoformat()
-        next_cursor = encode_cursor((sort, value, last["id"]))
-    return TicketPage(data=[store.to_read(row) for row in rows[:limit]], next_cursor=next_cursor, total=total)
+        next_cursor = encode_cursor((sort, value, row["last_id"]))
+    return render_page(row["data"], next_cursor, total)
