@@ -117,6 +117,7 @@ def _keyset(sort: Sort, cursor: str, p: store.Params) -> str:
 
 
 def _plan_reusable(filters: TicketFilters) -> bool:
+    """Whether one cached plan suits every value of these filters (see :func:`list_tickets`)."""
     return not (
         filters.q
         or filters.tag
