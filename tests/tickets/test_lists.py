@@ -153,3 +153,23 @@ async def test_list_items_are_exactly_what_get_returns(client, agent, admin_head
     assert got[1]["created_at"].endswith("Z")
     assert got[1]["resolved_at"].endswith(".120000Z")
     assert got[1]["group"] == {"id": group["id"], "name": 'Ops "EU"'}
+
+
+async def test_pagination_is_complete_whether_the_plan_is_cached_or_not(client, agent):
+    """Equality filters write the page size into the SQL (a cached plan); search, tags and date ranges
+    pass it as a parameter (planned per request). Both must page through everything, in every order."""
+    _, headers = agent
+    made = [
+        await create_ticket(client, headers, subject=f"Printer {n}", tags=["x"], priority=p)
+        for n, p in enumerate(["low", "urgent", "normal", "high", "normal"])
+    ]
+    await create_ticket(client, headers, subject="Unrelated", tags=["y"])
+    newest_first = [t["id"] for t in made][::-1]
+    early = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).isoformat()
+    for params in ({"tag": "x"}, {"q": "printer"}, {"created_after": early, "tag": "x"}, {"status": "new"}):
+        expected = newest_first if "status" not in params else [newest_first[0] + 1, *newest_first]
+        assert await _all_pages(client, headers, 2, **params) == expected, params
+    rank = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+    by_priority = [t["id"] for t in sorted(made, key=lambda t: (rank[t["priority"]], t["id"]))]
+    assert await _all_pages(client, headers, 2, q="printer", sort="priority") == by_priority
+    assert await _all_pages(client, headers, 3, tag="x", sort="created") == newest_first[::-1]
