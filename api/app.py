@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Response
 from litestar.di import Provide
+from litestar.enums import MediaType
 from litestar.middleware import DefineMiddleware
-from litestar.types import ASGIApp
+from litestar.routes import HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.types import ASGIApp, Scope
 
 from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
@@ -76,7 +79,35 @@ def create_litestar(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     finalize_schema(app)
+    _complete_options_allow_headers(app)
     return app
+
+
+def _complete_options_allow_headers(app: Litestar) -> None:
+    """Make the automatic ``OPTIONS`` response of every path list all of the path's methods.
+
+    Litestar 2 creates a path's ``OPTIONS`` handler with the first route registered for that path and keeps
+    it when later handlers (``PATCH`` after ``GET``) rebuild the route, so its ``Allow`` header names only
+    the first handler's methods (litestar-org/litestar#4169, fixed in Litestar 3 only). Rebinding those
+    handlers to the final routes costs nothing per request.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"} and handler.fn.__qualname__.startswith(
+                "HTTPRoute.create_options_handler."
+            ):
+                handler(_options_handler(", ".join(sorted(route.methods))))
+
+
+def _options_handler(allow: str) -> Callable[[Scope], Response[None]]:
+    def options_handler(scope: Scope) -> Response[None]:
+        return Response(
+            content=None, status_code=HTTP_204_NO_CONTENT, headers={"Allow": allow}, media_type=MediaType.TEXT
+        )
+
+    return options_handler
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:

@@ -52,6 +52,8 @@ async def _author(
         return Context(Actor("system", None, "system", ctx.actor.api_key_id), ctx.request_id, None)
     if author_type == "agent":
         agent_id = data.author_id or ctx.agent_id
+        if agent_id is None:
+            raise _author_error("This API key acts for no agent; name the writing agent with author_id.")
         if data.author_id is not None and data.author_id != ctx.agent_id:
             found = await raw.fetchrow("SELECT name, active FROM agents WHERE id = $1", agent_id)
             if found is None or not found["active"]:

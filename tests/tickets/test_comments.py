@@ -110,6 +110,19 @@ async def test_comment_authors(client, agent, admin_headers):
     assert r.json()["rule"] == "customer-replies-are-public"
 
 
+async def test_agent_comment_from_a_key_without_agent_must_name_the_agent(client, agent, admin_headers):
+    """`author_type: agent` from an integration key and no `author_id` was a 500: the comment was written
+    with the key as its author, which the table refuses. Found by tests/test_contract_fuzz.py."""
+    _, headers = agent
+    t = await create_ticket(client, headers)
+    url = f"/v1/tickets/{t['id']}/comments"
+    before = (await client.get(url, headers=headers)).json()["data"]
+    r = await client.post(url, json={"body": "x", "author_type": "agent"}, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == ["$.author_id"]
+    assert (await client.get(url, headers=headers)).json()["data"] == before
+
+
 async def test_list_comments_pages_and_filters(client, agent):
     _, headers = agent
     t = await create_ticket(client, headers)
