@@ -147,8 +147,8 @@ async def test_list_items_are_exactly_what_get_returns(client, agent, admin_head
 
     listed = (await client.get("/v1/tickets", headers=headers)).json()["data"]
     got = [(await client.get(f"/v1/tickets/{t['id']}", headers=headers)).json() for t in (plain, full)]
-    assert [t["id"] for t in listed] == [plain["id"], full["id"]]  # full's created_at moved back
-    assert listed == got
+    # Truncating full's created_at may or may not move it behind plain (same second or not): match by id.
+    assert sorted(listed, key=lambda t: t["id"]) == got
     assert "." not in got[1]["created_at"]
     assert got[1]["created_at"].endswith("Z")
     assert got[1]["resolved_at"].endswith(".120000Z")
