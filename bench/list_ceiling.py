@@ -1,6 +1,6 @@
 """The ceiling for filtered list pages on this machine: the status+assignee page behind a bare Litestar
-endpoint (no auth, metrics or logs): exactly the API's page (`/page`, ``api.tickets.queries``, rows
-decoded and encoded by Python) or the JSON rendered by PostgreSQL (`/json`, json_build_object).
+endpoint (no auth, metrics or logs): exactly the API's page (`/page`, ``api.tickets.queries``) or the
+plainest page PostgreSQL can render (`/json`: one json_agg, native timestamps, no cursor).
 
     DATABASE_URL=... uvicorn bench.list_ceiling:app --port 8500 --loop uvloop --http httptools --no-access-log
     P=/page wrk -t2 -c64 -d6s --latency -s bench/wrk/list_ceiling.lua http://127.0.0.1:8500
@@ -18,7 +18,6 @@ from litestar import Litestar, Response, get
 
 from api.db import asyncpg_dsn
 from api.tickets import queries, store
-from api.tickets.schemas import TicketPage
 
 POOL: dict[str, asyncpg.Pool] = {}
 
@@ -59,11 +58,12 @@ FROM page JOIN tickets t ON t.id = page.id {store.JOINS}
 
 
 @get("/page")
-async def page(status: str, assignee: str) -> TicketPage:
+async def page(status: str, assignee: str) -> Response[bytes]:
     filters = queries.TicketFilters(status=[status], assignee=[assignee])
-    return await queries.list_tickets(
+    body = await queries.list_tickets(
         POOL["p"], filters, sort="-created", limit=50, cursor=None, include_total=False, me=None
     )
+    return Response(content=body, media_type="application/json")
 
 
 @get("/json")
