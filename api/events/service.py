@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.context import Context
 from api.db import raw_connection, raw_transaction, utcnow
 from api.events.schemas import ActorRead, Change, EventFeedPage, EventPage, EventRead
-from api.events.webhooks import webhook_bodies
+from api.events.webhooks import actor_json, webhook_bodies
 from api.pagination import decode_cursor, encode_cursor
 from api.webhooks.publish import CHANNEL, fanout_ctes, notify_once
 
@@ -102,6 +102,39 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
     ]
 
 
+# Parameters of an inline event, in the order of :func:`inline_event_args`, with their SQL types.
+_INLINE_PARAMS = {
+    "actor_type": "text",
+    "actor_id": "text",
+    "actor_name": "text",
+    "api_key_id": "uuid",
+    "request_id": "text",
+    "occurred_at": "timestamptz",
+    "channel": "text",
+    "actor_json": "json",
+}
+
+
+def inline_param(first: int, name: str) -> str:
+    """The typed placeholder of inline event parameter ``name`` when they start at ``$first``; the
+    caller's webhook body SQL uses ``occurred_at`` and ``actor_json``."""
+    return f"${first + list(_INLINE_PARAMS).index(name)}::{_INLINE_PARAMS[name]}"
+
+
+def inline_event_args(ctx: Context, occurred_at: dt.datetime) -> tuple[Any, ...]:
+    actor = ctx.actor
+    return (
+        actor.type,
+        actor.id,
+        actor.name,
+        actor.api_key_id,
+        ctx.request_id,
+        occurred_at,
+        CHANNEL,
+        actor_json(ctx),
+    )
+
+
 def inline_event_ctes(source: str, first: int) -> str:
     """CTEs that record, inside another write statement, one event per row of the CTE ``source``
     (columns ``event_type``, ``ticket_id``, ``event_data`` jsonb and ``webhook_body`` bytea or NULL) and
@@ -112,16 +145,19 @@ def inline_event_ctes(source: str, first: int) -> str:
     exist together or not at all. The actor and request come from parameters ``$first`` onwards, in the
     order of :func:`inline_event_args`; select :func:`inline_notify` to wake the webhook workers.
     """
-    n = [f"${first + i}" for i in range(7)]
+
+    def param(name: str) -> str:
+        return inline_param(first, name)
+
     return f"""inserted AS (
     INSERT INTO events (type, ticket_id, actor_type, actor_id, actor_name, api_key_id, request_id, data)
-    SELECT s.event_type, s.ticket_id, {n[0]}::text, {n[1]}::text, {n[2]}::text, {n[3]}::uuid, {n[4]}::text,
-           s.event_data
+    SELECT s.event_type, s.ticket_id, {param("actor_type")}, {param("actor_id")}, {param("actor_name")},
+           {param("api_key_id")}, {param("request_id")}, s.event_data
     FROM {source} s
     RETURNING id, ticket_id
 ), ev AS (
     SELECT 'evt_' || i.id AS id, s.event_type AS type, s.webhook_body AS body,
-           {n[5]}::timestamptz AS occurred_at
+           {param("occurred_at")} AS occurred_at
     FROM inserted i JOIN {source} s USING (ticket_id)
     WHERE s.webhook_body IS NOT NULL
 ), {fanout_ctes("NULL")}"""
@@ -129,12 +165,7 @@ def inline_event_ctes(source: str, first: int) -> str:
 
 def inline_notify(first: int) -> str:
     """The NOTIFY of :func:`inline_event_ctes` (started at ``$first``), as a scalar to select."""
-    return notify_once(f"${first + 6}")
-
-
-def inline_event_args(ctx: Context, occurred_at: dt.datetime) -> tuple[Any, ...]:
-    actor = ctx.actor
-    return (actor.type, actor.id, actor.name, actor.api_key_id, ctx.request_id, occurred_at, CHANNEL)
+    return notify_once(inline_param(first, "channel"))
 
 
 _COLUMNS = (

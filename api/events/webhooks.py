@@ -41,7 +41,7 @@ def webhook_bodies(events: Sequence[NewEvent], occurred_at: dt.datetime) -> list
 def ticket_event_body_sql(event_type: str, occurred_at: str, actor: str) -> str:
     """SQL rendering the body :func:`webhook_bodies` makes for a ``TicketEventData`` event without changes
     (``ticket.created``), byte for byte, from the aliases ``t`` (ticket), ``c`` (requester) and ``a``
-    (assignee); ``occurred_at`` and ``actor`` (the JSON of ``catalog.Actor``) are SQL expressions.
+    (assignee); ``occurred_at`` (timestamptz) and ``actor`` (json of ``catalog.Actor``) are SQL expressions.
 
     For ticket creation, which records its event in the statement that inserts the ticket (see
     ``api.tickets.service``); tests/tickets/test_rendering.py holds it equal to the Python rendering.
@@ -54,7 +54,7 @@ def ticket_event_body_sql(event_type: str, occurred_at: str, actor: str) -> str:
         {json_timestamp("t.created_at")} AS created_at, {json_timestamp("t.updated_at")} AS updated_at) s))"""
     return f"""convert_to(row_to_json((SELECT e FROM (SELECT {event_type}::text AS type,
         {json_timestamp(occurred_at)} AS timestamp,
-        (SELECT d FROM (SELECT {ticket} AS ticket, '[]'::json AS changes, {actor}::json AS actor) d) AS data
+        (SELECT d FROM (SELECT {ticket} AS ticket, '[]'::json AS changes, {actor} AS actor) d) AS data
     ) e))::text, 'UTF8')"""
 
 

@@ -20,7 +20,14 @@ from api.db import raw_transaction, utcnow
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.events import webhooks
 from api.events.schemas import Change
-from api.events.service import NewEvent, inline_event_args, inline_event_ctes, inline_notify, record_events
+from api.events.service import (
+    NewEvent,
+    inline_event_args,
+    inline_event_ctes,
+    inline_notify,
+    inline_param,
+    record_events,
+)
 from api.settings import Settings
 from api.tickets import lifecycle, scheduling, store
 from api.tickets.schemas import TicketCreate, TicketRead, TicketUpdate
@@ -99,7 +106,9 @@ def _insert_sql(requester: str, first_event_param: int) -> str:
     (``store.COLUMNS``) and the new comment's id. Event data and webhook body are rendered here, in SQL,
     exactly as ``record_events`` renders them in Python (tests/tickets/test_rendering.py)."""
     body = webhooks.ticket_event_body_sql(
-        "'ticket.created'", f"${first_event_param + 5}::timestamptz", f"${first_event_param + 7}"
+        "'ticket.created'",
+        inline_param(first_event_param, "occurred_at"),
+        inline_param(first_event_param, "actor_json"),
     )
     return f"""
 WITH {requester},
@@ -170,7 +179,6 @@ async def insert_ticket(
         data.message,
         *requester,
         *inline_event_args(ctx, utcnow()),
-        webhooks.actor_json(ctx),
     )
     # By email, a customer created concurrently can be invisible to this statement's snapshot and yet
     # block its insert: then nothing is inserted, and the second attempt sees the committed customer.
