@@ -5,7 +5,8 @@ from api.db import Base
 from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
-from api.tickets.models import Comment, ScheduledAction, Ticket
+from api.tickets.models import Comment, Ticket
+from api.timers.models import Timer
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 metadata = Base.metadata
@@ -19,8 +20,8 @@ __all__ = [
     "Group",
     "GroupMember",
     "IdempotencyKey",
-    "ScheduledAction",
     "Ticket",
+    "Timer",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -24,8 +24,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Run the background runner (scheduled work, webhook delivery) inside the API process."""
     auto_close_after_seconds: float = 4 * 24 * 3600.0
     """Resolved tickets close automatically after this delay (default 4 days)."""
-    scheduler_poll_seconds: float = 5.0
-    """How often runners look for due scheduled actions when no NOTIFY woke them."""
     webhook_allow_cidrs: str = ""
     """Comma-separated networks webhook URLs may reach despite the SSRF guard (e.g. ``127.0.0.0/8``)."""
     webhook_allow_http: bool = False
@@ -62,7 +60,6 @@ _ENV_FIELDS = {
     "api_key_cache_ttl_seconds": "HELPDESK_API_KEY_CACHE_TTL_SECONDS",
     "run_worker": "HELPDESK_RUN_WORKER",
     "auto_close_after_seconds": "HELPDESK_AUTO_CLOSE_AFTER_SECONDS",
-    "scheduler_poll_seconds": "HELPDESK_SCHEDULER_POLL_SECONDS",
     "webhook_allow_cidrs": "HELPDESK_WEBHOOK_ALLOW_CIDRS",
     "webhook_allow_http": "HELPDESK_WEBHOOK_ALLOW_HTTP",
     "webhook_connect_timeout_seconds": "HELPDESK_WEBHOOK_CONNECT_TIMEOUT_SECONDS",

@@ -56,7 +56,7 @@ async def load(url: str, tickets: int, per_ticket: int, customers: int, agents: 
         await conn.execute("SET session_replication_role = replica")  # no FK triggers during the bulk load
         await conn.execute(SETUP)
         await conn.execute(
-            "TRUNCATE events, scheduled_actions, idempotency_keys, comments, tickets, "
+            "TRUNCATE events, timers, idempotency_keys, comments, tickets, "
             "group_members, groups, customers RESTART IDENTITY CASCADE"
         )
         await conn.execute("DELETE FROM agents WHERE email LIKE '%@bench.example'")

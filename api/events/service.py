@@ -103,7 +103,7 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
 
 
 # Parameters of an inline event, in the order of :func:`inline_event_args`, with their SQL types.
-_INLINE_PARAMS = {
+INLINE_EVENT_PARAMS = {
     "actor_type": "text",
     "actor_id": "text",
     "actor_name": "text",
@@ -118,7 +118,7 @@ _INLINE_PARAMS = {
 def inline_param(first: int, name: str) -> str:
     """The typed placeholder of inline event parameter ``name`` when they start at ``$first``; the
     caller's webhook body SQL uses ``occurred_at`` and ``actor_json``."""
-    return f"${first + list(_INLINE_PARAMS).index(name)}::{_INLINE_PARAMS[name]}"
+    return f"${first + list(INLINE_EVENT_PARAMS).index(name)}::{INLINE_EVENT_PARAMS[name]}"
 
 
 def inline_event_args(ctx: Context, occurred_at: dt.datetime) -> tuple[Any, ...]:

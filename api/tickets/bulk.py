@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.context import Context
 from api.db import raw_transaction
 from api.errors import InvalidTransition, NotFound, PreconditionFailed, Unprocessable
-from api.tickets import service, store
+from api.tickets import seam, service, store
 from api.tickets.schemas import TicketBulkUpdate, TicketList
 
 
@@ -25,7 +25,7 @@ def _changes_for(row: Any, requested: dict[str, Any]) -> dict[str, Any]:
 
 
 async def bulk_update(
-    tx: AsyncConnection, ctx: Context, policy: service.Policy, data: TicketBulkUpdate
+    tx: AsyncConnection, ctx: Context, config: seam.Config, data: TicketBulkUpdate
 ) -> TicketList:
     requested = {k: v for k, v in msgspec.structs.asdict(data.changes).items() if v is not msgspec.UNSET}
     if not requested:
@@ -54,5 +54,5 @@ async def bulk_update(
             raise InvalidTransition(
                 f"Ticket {ticket_id}: {exc.detail} Nothing was changed.", rule=exc.rule
             ) from None
-        results[ticket_id] = await service.apply(tx, raw, ctx, policy, row, write)
+        results[ticket_id] = await service.apply(tx, raw, ctx, config, row, write)
     return TicketList(data=[store.to_read(results[ticket_id]) for ticket_id in ids])

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Actor, Context
-from api.db import raw_connection, raw_transaction
+from api.db import raw_connection, raw_transaction, utcnow
 from api.errors import FieldError, NotFound, Unprocessable
-from api.events.service import NewEvent, record_events
 from api.pagination import decode_cursor, encode_cursor
-from api.tickets import lifecycle, service, store
+from api.tickets import lifecycle, seam, service, store
 from api.tickets.schemas import CommentCreate, CommentPage, CommentRead, TicketCreate
 
 _COMMENT_COLUMNS = (
@@ -78,7 +76,9 @@ def _author_ids(author: Context) -> tuple[uuid.UUID | None, uuid.UUID | None]:
     return None, None
 
 
-async def _follow_up(tx: AsyncConnection, author: Context, ticket: asyncpg.Record, body: str) -> CommentRead:
+async def _follow_up(
+    tx: AsyncConnection, author: Context, config: seam.Config, ticket: asyncpg.Record, body: str
+) -> CommentRead:
     """A customer wrote on a closed ticket: their message opens a new ticket linked to it."""
     data = TicketCreate(
         subject=ticket["subject"],
@@ -90,7 +90,7 @@ async def _follow_up(tx: AsyncConnection, author: Context, ticket: asyncpg.Recor
         channel=ticket["channel"],
     )
     raw = await raw_transaction(tx)
-    row = await service.insert_ticket(raw, author, data, follow_up_of=ticket["id"])
+    row = await service.insert_ticket(raw, author, config, data, follow_up_of=ticket["id"])
     comment = await raw.fetchrow(f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE id = $1", row["comment_id"])
     return _to_read(comment)
 
@@ -98,7 +98,7 @@ async def _follow_up(tx: AsyncConnection, author: Context, ticket: asyncpg.Recor
 async def add_comment(
     tx: AsyncConnection,
     ctx: Context,
-    policy: service.Policy,
+    config: seam.Config,
     ticket_id: int,
     data: CommentCreate,
     expected_version: int | None,
@@ -113,33 +113,29 @@ async def add_comment(
         first_agent_reply_done=ticket["first_agent_reply_at"] is not None,
     )
     if outcome.follow_up:
-        return await _follow_up(tx, author, ticket, data.body)
+        return await _follow_up(tx, author, config, ticket, data.body)
     agent_id, customer_id = _author_ids(author)
+    at = utcnow()
     comment = await raw.fetchrow(
-        "INSERT INTO comments (ticket_id, author_type, author_agent_id, author_customer_id, public, body) "
-        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COMMENT_COLUMNS}",
+        "INSERT INTO comments (ticket_id, author_type, author_agent_id, author_customer_id, public, body, "
+        f"created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COMMENT_COLUMNS}",
         ticket_id,
         "agent" if author.actor.type == "agent" else author.actor.type,
         agent_id,
         customer_id,
         data.public,
         data.body,
+        at,
     )
-    comment_data: dict[str, Any] = {
-        "ticket": store.summary(ticket),
-        "comment": {
-            "id": comment["id"],
-            "public": data.public,
-            "author_type": comment["author_type"],
-            "author_id": str(comment["author_id"]) if comment["author_id"] else None,
-            "body": data.body,
-            "created_at": comment["created_at"],
-        },
-    }
-    await record_events(
-        tx, [NewEvent(type="ticket.commented", ticket_id=ticket_id, ctx=author, data=comment_data)]
+    facts = seam.CommentFacts(
+        id=comment["id"],
+        author_type=comment["author_type"],
+        author_id=str(comment["author_id"]) if comment["author_id"] else None,
+        public=data.public,
+        body=data.body,
+        created_at=comment["created_at"],
     )
-    write = service.Write(fields={}, status=outcome.status, extra_sql=[], params=store.Params(ticket_id))
+    write = service.Write(fields={}, status=outcome.status, params=store.Params(ticket_id))
     # A tsvector holds at most 1 MB: past ~900 kB, later comments are no longer indexed for `q=`.
     body = write.params.add(data.body, "::text")
     write.extra_sql.append(
@@ -147,8 +143,8 @@ async def add_comment(
         "ELSE search END"
     )
     if outcome.first_agent_reply:
-        write.extra_sql.append("first_agent_reply_at = now()")
-    await service.apply(tx, raw, author, policy, ticket, write)
+        write.fields["first_agent_reply_at"] = at
+    await service.apply(tx, raw, author, config, ticket, write, cause="commented", at=at, comment=facts)
     return _to_read(comment)
 
 

@@ -1,4 +1,4 @@
-"""Tables for tickets, their comments, and scheduled work on tickets (auto-close, later SLA/follow-ups)."""
+"""Tables for tickets and their comments."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db import Base
@@ -89,28 +88,3 @@ class Comment(Base):
     public: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class ScheduledAction(Base):
-    """Work due at a time (auto-close now; SLA checks and follow-ups later), claimed by the runner."""
-
-    __tablename__ = "scheduled_actions"
-    __table_args__ = (
-        Index(
-            "ix_scheduled_actions_due",
-            "due_at",
-            postgresql_where=text("done_at IS NULL AND cancelled_at IS NULL"),
-        ),
-        Index("ix_scheduled_actions_ticket", "ticket_id", "kind"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    kind: Mapped[str] = mapped_column(Text)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)

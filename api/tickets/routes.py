@@ -21,7 +21,7 @@ from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
 from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
-from api.tickets import bulk, comments, examples, queries, service
+from api.tickets import bulk, comments, examples, queries, seam, service
 from api.tickets.schemas import (
     CommentCreate,
     CommentPage,
@@ -78,8 +78,8 @@ ETAG = [
 ]
 
 
-def _policy(request: Req) -> service.Policy:
-    return service.Policy.from_settings(request.app.state.settings)
+def _config(request: Req) -> seam.Config:
+    return service.config_from(request.app.state.settings)
 
 
 def _q(description: str, **kwargs: Any) -> QueryParameter:
@@ -107,11 +107,11 @@ class TicketController(Controller):
         The requester is named by id or by email (a new customer is created for an unknown email); the
         message becomes the ticket's first public comment. A ticket created with an assignee is `open`.
         """
-        ctx = request_context(request)
+        ctx, config = request_context(request), _config(request)
         state = request.app.state
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
-            return with_etag(await service.create_ticket(raw, ctx, data), 201)
+            return with_etag(await service.create_ticket(raw, ctx, config, data), 201)
 
         if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
             async with statement_pool(state).acquire() as raw:
@@ -203,7 +203,7 @@ class TicketController(Controller):
         the rule. Send `If-Match` so a change made meanwhile by someone else is not silently overwritten.
         """
         ticket = await service.update_ticket(
-            tx, request_context(request), _policy(request), ticket_id, data, expected_version(if_match)
+            tx, request_context(request), _config(request), ticket_id, data, expected_version(if_match)
         )
         return with_etag(ticket)
 
@@ -220,10 +220,10 @@ class TicketController(Controller):
         All or nothing: if any ticket is missing or refuses the change, none changes. Each ticket gets its
         own events.
         """
-        ctx, policy = request_context(request), _policy(request)
+        ctx, config = request_context(request), _config(request)
 
         async def work() -> Response[Any]:
-            return Response(await bulk.bulk_update(tx, ctx, policy, data), status_code=200)
+            return Response(await bulk.bulk_update(tx, ctx, config, data), status_code=200)
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -254,10 +254,10 @@ class TicketController(Controller):
         The first public agent reply opens a `new` ticket; a customer reply reopens a pending, on-hold or
         resolved one; a customer reply on a closed ticket creates a follow-up ticket (see `ticket_id`).
         """
-        ctx, policy, version = request_context(request), _policy(request), expected_version(if_match)
+        ctx, config, version = request_context(request), _config(request), expected_version(if_match)
 
         async def work() -> Response[Any]:
-            comment = await comments.add_comment(tx, ctx, policy, ticket_id, data, version)
+            comment = await comments.add_comment(tx, ctx, config, ticket_id, data, version)
             return Response(comment, status_code=201)
 
         return await idempotent(tx, request, idempotency_key, data, work)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -19,9 +19,8 @@ from api.context import Actor, Context
 from api.db import raw_transaction, utcnow
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.events import webhooks
-from api.events.schemas import Change
 from api.events.service import (
-    NewEvent,
+    INLINE_EVENT_PARAMS,
     inline_event_args,
     inline_event_ctes,
     inline_notify,
@@ -29,24 +28,33 @@ from api.events.service import (
     record_events,
 )
 from api.settings import Settings
-from api.tickets import lifecycle, scheduling, store
+from api.tickets import hooks, lifecycle, seam, store
 from api.tickets.schemas import TicketCreate, TicketRead, TicketUpdate
+from api.timers import service as timers
+from api.timers.service import FiredTimer
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The configurable parts of ticket behaviour."""
-
-    auto_close_after: dt.timedelta
-    scheduler_poll: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        return cls(dt.timedelta(seconds=settings.auto_close_after_seconds), settings.scheduler_poll_seconds)
+def config_from(settings: Settings) -> seam.Config:
+    """The hooks' configuration (cached SLA policies and calendars join it later)."""
+    return seam.Config(auto_close_after=dt.timedelta(seconds=settings.auto_close_after_seconds))
 
 
-# Fields whose change is a `ticket.updated` event (assignee and status have their own events).
-UPDATED_FIELDS = ("subject", "priority", "group_id", "tags", "external_ref")
+# The hooks every ticket change runs, in order: each sees the columns set by those before it.
+HOOKS: tuple[seam.Hook, ...] = (hooks.AUTO_CLOSE_TIMER, hooks.TICKET_EVENTS)
+
+# Columns a change (or a hook) may set; ``version`` and ``updated_at`` are set on every write.
+WRITABLE = (
+    "subject",
+    "status",
+    "priority",
+    "assignee_id",
+    "group_id",
+    "tags",
+    "external_ref",
+    "first_agent_reply_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
 def _unknown_reference(field: str) -> Unprocessable:
@@ -63,24 +71,28 @@ def _inactive(field: str) -> Unprocessable:
     )
 
 
-async def _check_refs(
+_REFS = """
+SELECT (SELECT active FROM agents WHERE id = $1) AS agent_active, a.name AS assignee_name,
+       a.email AS assignee_email, (SELECT active FROM groups WHERE id = $2) AS group_active,
+       g.name AS group_name
+FROM (SELECT 1) one LEFT JOIN agents a ON a.id = $1 LEFT JOIN groups g ON g.id = $2
+"""
+
+
+async def _refs(
     raw: asyncpg.Connection, assignee_id: uuid.UUID | None, group_id: uuid.UUID | None
-) -> None:
-    """Assignees and groups must exist and be active."""
-    row = await raw.fetchrow(
-        "SELECT (SELECT active FROM agents WHERE id = $1) AS agent, "
-        "(SELECT active FROM groups WHERE id = $2) AS grp",
-        assignee_id,
-        group_id,
-    )
-    for field, value, active in (
-        ("assignee_id", assignee_id, row["agent"]),
-        ("group_id", group_id, row["grp"]),
+) -> dict[str, Any]:
+    """Check that an assignee and a group exist and are active; their names, as ``store.COLUMNS`` has them."""
+    row = await raw.fetchrow(_REFS, assignee_id, group_id)
+    for column, value, active in (
+        ("assignee_id", assignee_id, row["agent_active"]),
+        ("group_id", group_id, row["group_active"]),
     ):
         if value is not None and active is None:
-            raise _unknown_reference(field)
+            raise _unknown_reference(column)
         if value is not None and not active:
-            raise _inactive(field)
+            raise _inactive(column)
+    return {k: row[k] for k in ("assignee_name", "assignee_email", "group_name")}
 
 
 # Create ----------------------------------------------------------------------------------------------
@@ -98,31 +110,54 @@ ins AS (
 r AS (SELECT * FROM found UNION ALL SELECT * FROM ins)
 """
 
+# Parameters after the inline event's (see api.events.service.inline_event_args), with their SQL types.
+_CREATE_PARAMS = {
+    "created_at": "timestamptz",
+    "timer_kinds": "text[]",
+    "timer_keys": "text[]",
+    "timer_dues": "timestamptz[]",
+}
+
+
+def _create_param(first: int, name: str) -> str:
+    return f"${first + len(INLINE_EVENT_PARAMS) + list(_CREATE_PARAMS).index(name)}::{_CREATE_PARAMS[name]}"
+
 
 def _insert_sql(requester: str, first_event_param: int) -> str:
-    """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook: one
-    statement, so a create needs no BEGIN and COMMIT round trips and no SQLAlchemy unit of work — the
-    statement is its own transaction (bench/RESULTS.md: creates/s). It returns the ticket's columns
-    (``store.COLUMNS``) and the new comment's id. Event data and webhook body are rendered here, in SQL,
-    exactly as ``record_events`` renders them in Python (tests/tickets/test_rendering.py)."""
+    """Customer (when new), ticket, initial message, ``ticket.created`` event and its webhook, and the
+    timers the hooks declared: one statement, so a create needs no BEGIN and COMMIT round trips and no
+    SQLAlchemy unit of work — the statement is its own transaction (bench/RESULTS.md: creates/s). It
+    returns the ticket's columns (``store.COLUMNS``) and the new comment's id. Event data and webhook
+    body are rendered here, in SQL, exactly as ``record_events`` renders them in Python
+    (tests/tickets/test_rendering.py)."""
     body = webhooks.ticket_event_body_sql(
         "'ticket.created'",
         inline_param(first_event_param, "occurred_at"),
         inline_param(first_event_param, "actor_json"),
     )
+
+    def param(name: str) -> str:
+        return _create_param(first_event_param, name)
+
     return f"""
 WITH {requester},
 t AS (
     INSERT INTO tickets (subject, status, priority, channel, requester_id, assignee_id, group_id, tags,
-                         external_ref, follow_up_of, search)
+                         external_ref, follow_up_of, search, created_at, updated_at)
     SELECT $1, $2, $3, $4, r.id, $5, $6, $7, $8, $9,
-           setweight(to_tsvector('english', $1), 'A') || to_tsvector('english', $10)
+           setweight(to_tsvector('english', $1), 'A') || to_tsvector('english', $10),
+           {param("created_at")}, {param("created_at")}
     FROM r LIMIT 1
     RETURNING *
 ), m AS (
-    INSERT INTO comments (ticket_id, author_type, author_customer_id, public, body)
-    SELECT id, 'customer', requester_id, true, $10 FROM t
+    INSERT INTO comments (ticket_id, author_type, author_customer_id, public, body, created_at)
+    SELECT id, 'customer', requester_id, true, $10, created_at FROM t
     RETURNING id
+), timers_set AS (
+    INSERT INTO timers (ticket_id, kind, key, due_at)
+    SELECT t.id, d.kind, d.key, d.due_at
+    FROM t, unnest({param("timer_kinds")}, {param("timer_keys")}, {param("timer_dues")})
+         AS d(kind, key, due_at)
 ), created AS (
     SELECT {store.COLUMNS}, m.id AS comment_id,
            'ticket.created' AS event_type, t.id AS ticket_id,
@@ -155,17 +190,56 @@ def _requester_args(data: TicketCreate) -> tuple[str, tuple[object, ...]]:
     return _INSERT_BY_EMAIL, (email, data.requester_name or email.split("@", 1)[0])
 
 
+def _new_ticket(data: TicketCreate, status: str, at: dt.datetime, refs: dict[str, Any]) -> dict[str, Any]:
+    """The ticket a create will insert, as the hooks see it (its id and requester's name are not known
+    before the statement runs; no hook needs them)."""
+    return {
+        "id": None,
+        "subject": data.subject,
+        "status": status,
+        "priority": data.priority,
+        "channel": data.channel,
+        "tags": list(dict.fromkeys(data.tags)),
+        "external_ref": data.external_ref,
+        "version": 1,
+        "created_at": at,
+        "updated_at": at,
+        "first_agent_reply_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "requester_id": data.requester_id,
+        "requester_name": data.requester_name,
+        "requester_email": data.requester_email,
+        "assignee_id": data.assignee_id,
+        "group_id": data.group_id,
+        **refs,
+    }
+
+
 async def insert_ticket(
-    raw: asyncpg.Connection, ctx: Context, data: TicketCreate, *, follow_up_of: int | None = None
+    raw: asyncpg.Connection,
+    ctx: Context,
+    config: seam.Config,
+    data: TicketCreate,
+    *,
+    follow_up_of: int | None = None,
 ) -> asyncpg.Record:
-    """Insert a ticket with its initial message and its ``ticket.created`` event.
+    """Insert a ticket with its initial message, its ``ticket.created`` event and its hooks' effects.
 
     ``raw`` may be in a transaction (an idempotency key, a follow-up ticket) or in autocommit: the write
     is one statement, so it is atomic either way."""
     sql, requester = _requester_args(data)
+    refs = {"assignee_name": None, "assignee_email": None, "group_name": None}
     if data.assignee_id is not None or data.group_id is not None:
-        await _check_refs(raw, data.assignee_id, data.group_id)
+        refs = await _refs(raw, data.assignee_id, data.group_id)
     status = lifecycle.OPEN if data.assignee_id is not None else lifecycle.NEW
+    at = utcnow()
+    after = _new_ticket(data, status, at, refs)
+    change = seam.TicketChange(cause="created", at=at, ctx=ctx, before=None, after=after, config=config)
+    outcome = seam.run_hooks(change, HOOKS)
+    if [event.type for event in outcome.events] != ["ticket.created"]:
+        raise NotImplementedError("ticket creation records exactly its ticket.created event")
+    _, kinds, keys, dues = timers.sync_args(outcome.owned_timer_kinds, outcome.timers)
     args = (
         data.subject,
         status,
@@ -173,12 +247,16 @@ async def insert_ticket(
         data.channel,
         data.assignee_id,
         data.group_id,
-        list(dict.fromkeys(data.tags)),
+        after["tags"],
         data.external_ref,
         follow_up_of,
         data.message,
         *requester,
-        *inline_event_args(ctx, utcnow()),
+        *inline_event_args(ctx, at),
+        at,
+        kinds,
+        keys,
+        dues,
     )
     # By email, a customer created concurrently can be invisible to this statement's snapshot and yet
     # block its insert: then nothing is inserted, and the second attempt sees the committed customer.
@@ -189,11 +267,15 @@ async def insert_ticket(
     if row is None:
         raise _unknown_reference("requester_id")
     assert row is not None
+    if timers.wakes_runners(outcome.timers, at):
+        await timers.wake_runners(raw)
     return row
 
 
-async def create_ticket(raw: asyncpg.Connection, ctx: Context, data: TicketCreate) -> TicketRead:
-    return store.to_read(await insert_ticket(raw, ctx, data))
+async def create_ticket(
+    raw: asyncpg.Connection, ctx: Context, config: seam.Config, data: TicketCreate
+) -> TicketRead:
+    return store.to_read(await insert_ticket(raw, ctx, config, data))
 
 
 # Read ------------------------------------------------------------------------------------------------
@@ -226,12 +308,13 @@ async def lock_ticket(
 
 @dataclass(slots=True)
 class Write:
-    """A decided change of one ticket: column values, the resulting status, and extra SQL assignments."""
+    """A decided change of one ticket: column values, the resulting status, and extra SQL assignments
+    (derived data such as the search vector, which no hook reads)."""
 
     fields: dict[str, Any]
     status: str
-    extra_sql: list[str]
-    params: store.Params
+    extra_sql: list[str] = field(default_factory=list)
+    params: store.Params = field(default_factory=store.Params)
 
 
 def decide(row: asyncpg.Record, ctx: Context, changes: dict[str, Any]) -> Write:
@@ -249,132 +332,114 @@ def decide(row: asyncpg.Record, ctx: Context, changes: dict[str, Any]) -> Write:
     fields.pop("assignee_id", None)
     if outcome.assignee_id != row["assignee_id"]:
         fields["assignee_id"] = outcome.assignee_id
-    return Write(fields=fields, status=outcome.status, extra_sql=[], params=store.Params(row["id"]))
+    return Write(fields=fields, status=outcome.status, params=store.Params(row["id"]))
 
 
-def _assignments(row: asyncpg.Record, write: Write) -> list[str]:
-    p = write.params
-    sets = [f"{name} = {p.add(value)}" for name, value in write.fields.items()]
-    if "subject" in write.fields:
-        sets.append(
-            f"search = setweight(to_tsvector('english', {p.add(write.fields['subject'], '::text')}), 'A') || "
-            "coalesce((SELECT to_tsvector('english', string_agg(body, ' ')) FROM comments "
-            "WHERE ticket_id = $1), ''::tsvector)"
-        )
+async def _after(
+    raw: asyncpg.Connection, row: asyncpg.Record, write: Write, at: dt.datetime
+) -> dict[str, Any]:
+    """The ticket as the decided change leaves it, before hooks add their columns."""
+    after = dict(row)
+    after.update(write.fields)
     if write.status != row["status"]:
-        sets.append(f"status = {p.add(write.status)}")
+        after["status"] = write.status
         if write.status == lifecycle.RESOLVED:
-            sets.append("resolved_at = now()")
+            after["resolved_at"] = at
         elif lifecycle.is_reopen(row["status"], write.status):
-            sets.append("resolved_at = NULL")
+            after["resolved_at"] = None
         elif write.status == lifecycle.CLOSED:
-            sets.append("closed_at = now()")
-    return sets + write.extra_sql
+            after["closed_at"] = at
+    if "assignee_id" in write.fields or "group_id" in write.fields:
+        after.update(await _refs(raw, after["assignee_id"], after["group_id"]))
+    after["version"] = row["version"] + 1
+    after["updated_at"] = at
+    return after
+
+
+async def _resolver(raw: asyncpg.Connection, ctx: Context, after: dict[str, Any]) -> dict[str, Any] | None:
+    """The agent resolving the ticket: the acting agent, else the assignee."""
+    agent_id = ctx.agent_id or after["assignee_id"]
+    if agent_id is None:
+        return None
+    if agent_id == after["assignee_id"]:
+        return {"id": agent_id, "name": after["assignee_name"], "email": after["assignee_email"]}
+    found = await raw.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
+    return None if found is None else {"id": agent_id, "name": found["name"], "email": found["email"]}
 
 
 async def apply(
     tx: AsyncConnection,
     raw: asyncpg.Connection,
     ctx: Context,
-    policy: Policy,
+    config: seam.Config,
     row: asyncpg.Record,
     write: Write,
+    *,
+    cause: seam.Cause = "updated",
+    at: dt.datetime | None = None,
+    comment: seam.CommentFacts | None = None,
+    timer: FiredTimer | None = None,
 ) -> asyncpg.Record:
-    """Write a decided change, its events and its scheduled work; returns the new row."""
-    if "assignee_id" in write.fields or "group_id" in write.fields:
-        await _check_refs(raw, write.fields.get("assignee_id"), write.fields.get("group_id"))
-    sets = _assignments(row, write)
-    if not sets:
-        return row
-    new = await raw.fetchrow(
-        f"WITH t AS (UPDATE tickets SET {', '.join(sets)}, version = version + 1, updated_at = now() "
-        f"WHERE id = $1 RETURNING *) SELECT {store.COLUMNS} FROM t {store.JOINS}",
-        *write.params.values,
+    """Describe a decided change, run the hooks, and write the change with every effect; returns the new
+    row (the old one when nothing changes)."""
+    at = at or utcnow()
+    after = await _after(raw, row, write, at)
+    resolver = None
+    if after["status"] == lifecycle.RESOLVED and row["status"] != lifecycle.RESOLVED:
+        resolver = await _resolver(raw, ctx, after)
+    change = seam.TicketChange(
+        cause=cause,
+        at=at,
+        ctx=ctx,
+        before=row,
+        after=after,
+        config=config,
+        comment=comment,
+        timer=timer,
+        resolver=resolver,
     )
-    assert new is not None
-    await record_events(tx, await _events(raw, ctx, row, new, write))
-    if write.status != row["status"]:
-        if write.status == lifecycle.RESOLVED:
-            delay = policy.auto_close_after
-            await scheduling.schedule(raw, scheduling.AUTO_CLOSE, row["id"], delay, policy.scheduler_poll)
-        elif row["status"] == lifecycle.RESOLVED:
-            await scheduling.cancel(raw, scheduling.AUTO_CLOSE, row["id"])
+    outcome = seam.run_hooks(change, HOOKS)
+    columns = {c: outcome.after[c] for c in WRITABLE if outcome.after[c] != row[c]}
+    if not columns and not write.extra_sql and not outcome.events:
+        return row
+    new = await _write(raw, row, write, columns, outcome, at)
+    await record_events(tx, outcome.events)
+    if timers.wakes_runners(outcome.timers, at):
+        await timers.wake_runners(raw)
     return new
 
 
-def _wire(value: Any) -> Any:
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
-async def _events(
-    raw: asyncpg.Connection, ctx: Context, old: asyncpg.Record, new: asyncpg.Record, write: Write
-) -> list[NewEvent]:
-    ticket_id = new["id"]
-    summary = store.summary(new)
-    events = []
-    updated = [Change(f, _wire(old[f]), _wire(new[f])) for f in UPDATED_FIELDS if f in write.fields]
-    if updated:
-        events.append(
-            NewEvent(
-                type="ticket.updated", ticket_id=ticket_id, ctx=ctx, changes=updated, data={"ticket": summary}
-            )
+async def _write(
+    raw: asyncpg.Connection,
+    row: asyncpg.Record,
+    write: Write,
+    columns: dict[str, Any],
+    outcome: seam.Outcome,
+    at: dt.datetime,
+) -> asyncpg.Record:
+    """One statement: the ticket row, and its live timers of the hooks' kinds made what they declared."""
+    p = write.params
+    if not p.values:
+        p.add(row["id"])
+    sets = [f"{name} = {p.add(value)}" for name, value in columns.items()]
+    if "subject" in columns:
+        sets.append(
+            f"search = setweight(to_tsvector('english', {p.add(columns['subject'], '::text')}), 'A') || "
+            "coalesce((SELECT to_tsvector('english', string_agg(body, ' ')) FROM comments "
+            "WHERE ticket_id = $1), ''::tsvector)"
         )
-    if "assignee_id" in write.fields:
-        change = Change("assignee_id", _wire(old["assignee_id"]), _wire(new["assignee_id"]))
-        events.append(
-            NewEvent(
-                type="ticket.assigned",
-                ticket_id=ticket_id,
-                ctx=ctx,
-                changes=[change],
-                data={"ticket": summary, "previous_assignee": store.assignee(old)},
-            )
-        )
-    if new["status"] != old["status"]:
-        changes = [Change("status", old["status"], new["status"])]
-        events.append(
-            NewEvent(
-                type="ticket.status_changed",
-                ticket_id=ticket_id,
-                ctx=ctx,
-                changes=changes,
-                data={"ticket": summary},
-            )
-        )
-        specific = _status_event(old["status"], new["status"])
-        if specific is not None:
-            data: dict[str, Any] = {"ticket": summary, "previous_status": old["status"]}
-            if specific == "ticket.resolved":
-                data.update(await _resolution(raw, ctx, new))
-            events.append(NewEvent(type=specific, ticket_id=ticket_id, ctx=ctx, changes=changes, data=data))
-    return events
-
-
-def _status_event(previous: str, current: str) -> str | None:
-    if current == lifecycle.RESOLVED:
-        return "ticket.resolved"
-    if current == lifecycle.CLOSED:
-        return "ticket.closed"
-    if lifecycle.is_reopen(previous, current):
-        return "ticket.reopened"
-    return None
-
-
-async def _resolution(raw: asyncpg.Connection, ctx: Context, new: asyncpg.Record) -> dict[str, Any]:
-    """What a thank-you webhook needs: who resolved it, when, and how long it took."""
-    agent_id = ctx.agent_id or new["assignee_id"]
-    agent = None
-    if agent_id == new["assignee_id"]:
-        agent = {"id": str(agent_id), "name": new["assignee_name"], "email": new["assignee_email"]}
-    elif agent_id is not None:
-        found = await raw.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
-        agent = {"id": str(agent_id), "name": found["name"], "email": found["email"]} if found else None
-    resolved_at: dt.datetime = new["resolved_at"]
-    return {
-        "resolving_agent": agent,
-        "resolved_at": resolved_at.isoformat(),
-        "time_to_resolution_seconds": (resolved_at - new["created_at"]).total_seconds(),
-    }
+    sets += write.extra_sql
+    sets.append(f"version = {p.add(row['version'] + 1)}")
+    sets.append(f"updated_at = {p.add(at)}")
+    owned, kinds, keys, dues = timers.sync_args(outcome.owned_timer_kinds, outcome.timers)
+    sync = timers.sync_ctes("$1", p.add(owned), p.add(kinds), p.add(keys), p.add(dues))
+    new = await raw.fetchrow(
+        f"WITH t AS (UPDATE tickets SET {', '.join(sets)} WHERE id = $1 RETURNING *), {sync} "
+        f"SELECT {store.COLUMNS} FROM t {store.JOINS}",
+        *p.values,
+    )
+    assert new is not None
+    return new
 
 
 def _requested(data: msgspec.Struct) -> dict[str, Any]:
@@ -384,7 +449,7 @@ def _requested(data: msgspec.Struct) -> dict[str, Any]:
 async def update_ticket(
     tx: AsyncConnection,
     ctx: Context,
-    policy: Policy,
+    config: seam.Config,
     ticket_id: int,
     data: TicketUpdate,
     expected_version: int | None,
@@ -392,16 +457,21 @@ async def update_ticket(
     raw = await raw_transaction(tx)
     row = await lock_ticket(raw, ticket_id, expected_version)
     write = decide(row, ctx, _requested(data))
-    return store.to_read(await apply(tx, raw, ctx, policy, row, write))
+    return store.to_read(await apply(tx, raw, ctx, config, row, write))
 
 
-async def auto_close(tx: AsyncConnection, ticket_id: int) -> None:
-    """Scheduled-action handler: close a ticket still resolved when its delay has passed."""
-    raw = await raw_transaction(tx)
-    row = await raw.fetchrow(store.GET_FOR_UPDATE, ticket_id)
-    if row is None or row["status"] != lifecycle.RESOLVED:
-        return
-    system = Context(actor=Actor("system", None, "auto-close"), request_id=None, agent_id=None)
-    write = decide(row, system, {"status": lifecycle.CLOSED})
-    policy = Policy(dt.timedelta(0), 0.0)  # closing schedules nothing
-    await apply(tx, raw, system, policy, row, write)
+AUTO_CLOSE_ACTOR = Context(actor=Actor("system", None, "auto-close"), request_id=None, agent_id=None)
+
+
+def auto_close_handler(config: seam.Config) -> timers.Handler:
+    """The ``auto_close`` timer: close the ticket if it is still resolved (otherwise the timer is stale)."""
+
+    async def auto_close(tx: AsyncConnection, timer: FiredTimer) -> None:
+        raw = await raw_transaction(tx)
+        row = await raw.fetchrow(store.GET_FOR_UPDATE, timer.ticket_id)
+        if row is None or row["status"] != lifecycle.RESOLVED:
+            return
+        write = decide(row, AUTO_CLOSE_ACTOR, {"status": lifecycle.CLOSED})
+        await apply(tx, raw, AUTO_CLOSE_ACTOR, config, row, write, cause="timer", timer=timer)
+
+    return auto_close

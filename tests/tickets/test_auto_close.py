@@ -1,4 +1,4 @@
-"""Auto-close of resolved tickets by the background runner."""
+"""Auto-close of resolved tickets: a timer the auto-close hook declares and the runner fires."""
 
 import asyncio
 import time
@@ -8,15 +8,13 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.jobs import build_jobs
-from api.tickets.scheduling import ScheduledActionsJob
+from api.timers.service import TimerJob
 from tests.tickets.helpers import create_ticket, events_of
 
 
-def _job(engine, settings, **overrides) -> ScheduledActionsJob:
+def _job(engine, settings, **overrides) -> TimerJob:
     [job] = [
-        j
-        for j in build_jobs(engine, msgspec.structs.replace(settings, **overrides))
-        if j.name == "scheduled-actions"
+        j for j in build_jobs(engine, msgspec.structs.replace(settings, **overrides)) if j.name == "timers"
     ]
     return job  # type: ignore[return-value]
 
@@ -80,12 +78,10 @@ async def test_concurrent_runners_close_each_ticket_once(engine, settings, agent
 
 async def test_runner_inside_the_app_closes_due_tickets(engine, settings, agent):
     agent_id, headers = agent
-    app_settings = msgspec.structs.replace(
-        settings, auto_close_after_seconds=0.0, run_worker=True, scheduler_poll_seconds=30.0
-    )
+    app_settings = msgspec.structs.replace(settings, auto_close_after_seconds=0.0, run_worker=True)
     async with AsyncTestClient(create_app(app_settings)) as client:
         ticket_id = await _resolve(client, headers, agent_id)
-        deadline = time.monotonic() + 10  # NOTIFY wakes the runner well before its 30 s poll
+        deadline = time.monotonic() + 10  # NOTIFY wakes the runner well before its 30 s longest sleep
         status = None
         while time.monotonic() < deadline:
             status = (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"]

@@ -1,0 +1,148 @@
+"""Timers: declared by hooks, written by the seam in the change's transaction, fired by the runner.
+
+A hook owns timer kinds. For a ticket after a change it declares the timers of its kinds that should
+exist, ``{(kind, key): due_at}``; :data:`SYNC_CTES` makes the ticket's live timers of those kinds exactly
+that set, in the statement that writes the change (moved ones updated, new ones inserted, the rest
+deleted). So no write path can forget to cancel a timer: it would have to forget to run the hooks.
+
+:class:`TimerJob` claims due timers with ``FOR UPDATE SKIP LOCKED`` (any number of runners share the
+work), fires each in a savepoint of its batch transaction, and deletes it unless the handler moved it:
+a timer fires once, with what it changes, and leaves no row behind. Handlers decide from the ticket as it
+is now, so a timer made stale by a later change does nothing. Runners sleep until the earliest due
+timer on the database's clock; a change that declares a timer due sooner than the longest sleep sends a
+NOTIFY so sleeping runners look again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.db import raw_transaction
+from api.idempotency import purge_expired
+
+log = logging.getLogger("api.timers")
+
+CHANNEL = "helpdesk_timers"
+MAX_SLEEP_SECONDS = 30.0
+"""The longest a runner sleeps without looking; timers due later than this need no NOTIFY."""
+IDLE_RECHECK_SECONDS = 0.1
+"""Sleep when due timers exist but other runners hold them."""
+BATCH = 50
+
+TimerKey = tuple[str, str]
+"""(kind, key): a ticket has at most one live timer per pair."""
+
+
+@dataclass(frozen=True, slots=True)
+class FiredTimer:
+    id: int
+    ticket_id: int | None
+    kind: str
+    key: str
+    due_at: dt.datetime
+
+
+Handler = Callable[[AsyncConnection, FiredTimer], Awaitable[None]]
+
+
+def sync_args(
+    owned: frozenset[str], declared: Mapping[TimerKey, dt.datetime]
+) -> tuple[list[str], list[str], list[str], list[dt.datetime]]:
+    """Parameters of :data:`SYNC_CTES`: the owned kinds, then the declared timers as three arrays."""
+    keys = sorted(declared)
+    return sorted(owned), [k for k, _ in keys], [k for _, k in keys], [declared[k] for k in keys]
+
+
+def sync_ctes(ticket: str, owned: str, kinds: str, keys: str, dues: str) -> str:
+    """CTEs (to put inside a write statement) that make the live timers of ``ticket`` whose kind is in
+    ``owned`` exactly the declared ones; the arguments are SQL placeholders of :func:`sync_args`."""
+    return f"""timers_dropped AS (
+    DELETE FROM timers WHERE ticket_id = {ticket} AND kind = ANY({owned}::text[])
+    AND (kind, key) NOT IN (SELECT * FROM unnest({kinds}::text[], {keys}::text[]))
+), timers_set AS (
+    INSERT INTO timers (ticket_id, kind, key, due_at)
+    SELECT {ticket}, d.kind, d.key, d.due_at
+    FROM unnest({kinds}::text[], {keys}::text[], {dues}::timestamptz[]) AS d(kind, key, due_at)
+    ON CONFLICT (ticket_id, kind, key) DO UPDATE SET due_at = excluded.due_at, attempts = 0, last_error = NULL
+    WHERE timers.due_at <> excluded.due_at
+)"""
+
+
+def wakes_runners(declared: Mapping[TimerKey, dt.datetime], now: dt.datetime) -> bool:
+    """Whether a runner asleep for its longest sleep could miss one of these timers."""
+    horizon = now + dt.timedelta(seconds=MAX_SLEEP_SECONDS)
+    return any(due < horizon for due in declared.values())
+
+
+async def wake_runners(raw: asyncpg.Connection) -> None:
+    """NOTIFY the runners (delivered when, and if, the transaction commits)."""
+    await raw.execute("SELECT pg_notify($1, '')", CHANNEL)
+
+
+_CLAIM = """
+SELECT id, ticket_id, kind, key, due_at FROM timers
+WHERE due_at <= clock_timestamp()
+ORDER BY due_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+_DONE = "DELETE FROM timers WHERE id = $1 AND due_at = $2"
+_FAILED = """
+UPDATE timers SET attempts = attempts + 1, last_error = $2,
+    due_at = clock_timestamp() + least(interval '1 hour', interval '10 seconds' * power(2, attempts))
+WHERE id = $1
+"""
+_NEXT_DUE = "SELECT extract(epoch FROM min(due_at) - clock_timestamp())::float8 FROM timers"
+
+
+class TimerJob:
+    """Fires due timers, each in a savepoint of its batch's transaction, and sleeps until the next one."""
+
+    name = "timers"
+    channels: Sequence[str] = (CHANNEL,)
+
+    def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler]) -> None:
+        self._engine = engine
+        self._handlers = handlers
+        self.poll_interval = MAX_SLEEP_SECONDS
+
+    async def run_once(self) -> bool:
+        async with self._engine.begin() as conn:
+            raw = await raw_transaction(conn)
+            rows = await raw.fetch(_CLAIM, BATCH)
+            for row in rows:
+                await self._fire(conn, raw, FiredTimer(**dict(row)))
+            await purge_expired(conn)
+            if len(rows) < BATCH:
+                self.poll_interval = self._sleep_for(await raw.fetchval(_NEXT_DUE))
+        return len(rows) == BATCH
+
+    @staticmethod
+    def _sleep_for(seconds_until_due: float | None) -> float:
+        if seconds_until_due is None:
+            return MAX_SLEEP_SECONDS
+        if seconds_until_due <= 0:  # due, but claimed by another runner right now
+            return IDLE_RECHECK_SECONDS
+        return min(MAX_SLEEP_SECONDS, seconds_until_due + 0.001)
+
+    async def _fire(self, conn: AsyncConnection, raw: asyncpg.Connection, timer: FiredTimer) -> None:
+        handler = self._handlers.get(timer.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for timer kind {timer.kind!r}")
+            async with raw.transaction():  # a savepoint: one failing timer must not undo the batch
+                await handler(conn, timer)
+        except Exception as exc:
+            log.exception("timer failed", extra={"kind": timer.kind, "timer_id": timer.id})
+            await raw.execute(_FAILED, timer.id, repr(exc)[:2000])
+            return
+        await raw.execute(_DONE, timer.id, timer.due_at)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,87 @@
+"""Timers: at most one live timer per (ticket, kind, key), moved or deleted by every change, fired once,
+and runners sleep until the earliest one."""
+
+from __future__ import annotations
+
+import asyncpg
+import msgspec
+
+from api.db import asyncpg_dsn
+from api.jobs import build_jobs
+from api.timers.service import MAX_SLEEP_SECONDS, TimerJob
+from tests.conftest import app_client
+from tests.tickets.helpers import create_ticket
+
+
+def _job(engine, settings) -> TimerJob:
+    [job] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
+    return job  # type: ignore[return-value]
+
+
+async def _timers(database_url: str) -> list[tuple[int, str, str, float]]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT ticket_id, kind, key, extract(epoch FROM due_at - now())::float8 AS due_in "
+            "FROM timers ORDER BY ticket_id, kind, key"
+        )
+    finally:
+        await conn.close()
+    return [(r["ticket_id"], r["kind"], r["key"], r["due_in"]) for r in rows]
+
+
+async def _status(client, headers, ticket_id: int, status: str) -> None:
+    r = await client.patch(f"/v1/tickets/{ticket_id}", json={"status": status}, headers=headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_every_change_leaves_exactly_the_declared_timers(client, agent, database_url):
+    agent_id, headers = agent
+    t = await create_ticket(client, headers, assignee_id=str(agent_id))
+    assert await _timers(database_url) == []
+    await _status(client, headers, t["id"], "resolved")
+    [(ticket_id, kind, key, _)] = await _timers(database_url)
+    assert (ticket_id, kind, key) == (t["id"], "auto_close", "")
+    await _status(client, headers, t["id"], "open")  # reopening cancels it
+    assert await _timers(database_url) == []
+    await _status(client, headers, t["id"], "resolved")
+    await _status(client, headers, t["id"], "pending")
+    await _status(client, headers, t["id"], "resolved")
+    assert [row[:3] for row in await _timers(database_url)] == [(t["id"], "auto_close", "")]
+
+
+async def test_a_customer_reply_cancels_auto_close_too(client, agent, database_url):
+    agent_id, headers = agent
+    t = await create_ticket(client, headers, assignee_id=str(agent_id))
+    await _status(client, headers, t["id"], "resolved")
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments",
+        json={"body": "still broken", "author_type": "customer"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    assert await _timers(database_url) == []
+
+
+async def test_fired_timers_leave_no_rows(engine, settings, agent, database_url):
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with app_client(fast) as client:
+        t = await create_ticket(client, headers, assignee_id=str(agent_id))
+        await _status(client, headers, t["id"], "resolved")
+    assert len(await _timers(database_url)) == 1
+    assert await _job(engine, fast).run_once() is False
+    assert await _timers(database_url) == []
+
+
+async def test_runner_sleeps_until_the_earliest_timer(engine, settings, agent):
+    agent_id, headers = agent
+    job = _job(engine, settings)
+    await job.run_once()
+    assert job.poll_interval == MAX_SLEEP_SECONDS  # nothing scheduled
+    soon = msgspec.structs.replace(settings, auto_close_after_seconds=12.0)
+    async with app_client(soon) as client:
+        t = await create_ticket(client, headers, assignee_id=str(agent_id))
+        await _status(client, headers, t["id"], "resolved")
+    await job.run_once()
+    assert 10.0 < job.poll_interval <= 12.01
