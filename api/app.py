@@ -26,6 +26,8 @@ from api.ops.routes import ROUTES as OPS_ROUTES
 from api.people.routes import AgentController, CustomerController, GroupController
 from api.runner import Runner
 from api.settings import Settings, load_settings
+from api.sla.cache import SlaConfigCache
+from api.sla.routes import SlaPolicyController
 from api.tickets.routes import TicketController
 from api.webhooks.routes import WebhookEndpointController
 
@@ -42,7 +44,9 @@ def create_litestar(settings: Settings) -> Litestar:
         app.state.statement_pool = await create_statement_pool(settings)
         app.state.api_key_cache = cache
         await cache.start()
-        runner = Runner(dsn, build_jobs(engine, settings)) if settings.run_worker else None
+        sla_cache = SlaConfigCache(dsn)
+        app.state.sla_cache = sla_cache
+        runner = Runner(dsn, build_jobs(engine, settings, sla_cache)) if settings.run_worker else None
         app.state.runner = runner
         if runner is not None:
             await runner.start()
@@ -52,6 +56,7 @@ def create_litestar(settings: Settings) -> Litestar:
             if runner is not None:
                 await runner.stop()
             await cache.stop()
+            await sla_cache.stop()
             await app.state.statement_pool.close()
             await engine.dispose()
 
@@ -63,6 +68,7 @@ def create_litestar(settings: Settings) -> Litestar:
             AgentController,
             GroupController,
             TicketController,
+            SlaPolicyController,
             list_events,
             WebhookEndpointController,
         ],

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.db import asyncpg_dsn
 from api.runner import Job
 from api.settings import Settings
+from api.sla.cache import SlaConfigCache
+from api.sla.hook import BREACH, WARNING
 from api.tickets.hooks import AUTO_CLOSE
-from api.tickets.service import auto_close_handler, config_from
+from api.tickets.seam import Config
+from api.tickets.service import auto_close_handler, config_from, moment_handler
 from api.timers.service import Handler, TimerJob
 from api.webhooks.retention import RetentionJob
 from api.webhooks.worker import DeliveryJob
 
 
-def timer_handlers(settings: Settings) -> dict[str, Handler]:
-    config = config_from(settings)
-    return {AUTO_CLOSE: auto_close_handler(config)}
+def timer_handlers(settings: Settings, sla_cache: SlaConfigCache) -> dict[str, Handler]:
+    async def configure(raw: asyncpg.Connection) -> Config:
+        return config_from(settings, await sla_cache.get(raw))
+
+    moment = moment_handler(configure)
+    return {AUTO_CLOSE: auto_close_handler(configure), WARNING: moment, BREACH: moment}
 
 
-def build_jobs(engine: AsyncEngine, settings: Settings) -> list[Job]:
+def build_jobs(engine: AsyncEngine, settings: Settings, sla_cache: SlaConfigCache | None = None) -> list[Job]:
+    if sla_cache is None:
+        sla_cache = SlaConfigCache(asyncpg_dsn(settings.database_url or ""))
     jobs: list[Job] = [
-        TimerJob(engine, timer_handlers(settings)),
+        TimerJob(engine, timer_handlers(settings, sla_cache)),
         DeliveryJob(engine, settings),
         RetentionJob(engine, settings),
     ]

@@ -5,6 +5,7 @@ from api.db import Base
 from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
+from api.sla.models import SlaPolicy, SlaPolicyVersion
 from api.tickets.models import Comment, Ticket
 from api.timers.models import Timer
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -20,6 +21,8 @@ __all__ = [
     "Group",
     "GroupMember",
     "IdempotencyKey",
+    "SlaPolicy",
+    "SlaPolicyVersion",
     "Ticket",
     "Timer",
     "WebhookAttempt",

@@ -19,6 +19,8 @@ EventType = Literal[
     "ticket.resolved",
     "ticket.reopened",
     "ticket.closed",
+    "sla.warning",
+    "sla.breached",
 ]
 
 

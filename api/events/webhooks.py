@@ -122,6 +122,17 @@ def _resolved(item: NewEvent) -> catalog.TicketResolvedData:
         time_to_resolution_seconds=round(data["time_to_resolution_seconds"]),
         previous_status=data["previous_status"],
         changes=_changes(item),
+        sla_outcome=msgspec.convert(data.get("sla_outcome"), catalog.SlaOutcome | None, strict=False),
+    )
+
+
+def _sla(item: NewEvent) -> catalog.SlaEventData:
+    data = item.data
+    return catalog.SlaEventData(
+        ticket=_ticket(item),
+        policy_id=data["policy_id"],
+        policy_version=data["policy_version"],
+        metric=msgspec.convert(data["metric"], catalog.SlaMetricSnapshot, strict=False),
     )
 
 
@@ -134,4 +145,6 @@ _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.assigned": _assigned,
     "ticket.commented": _commented,
     "ticket.resolved": _resolved,
+    "sla.warning": _sla,
+    "sla.breached": _sla,
 }

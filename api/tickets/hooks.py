@@ -12,6 +12,7 @@ from typing import Any
 
 from api.events.schemas import Change
 from api.events.service import NewEvent
+from api.sla.hook import outcome as sla_outcome
 from api.tickets import lifecycle, store
 from api.tickets.seam import Effects, Hook, TicketChange
 
@@ -106,6 +107,7 @@ def _resolution(change: TicketChange) -> dict[str, Any]:
         "resolving_agent": agent,
         "resolved_at": resolved_at.isoformat(),
         "time_to_resolution_seconds": (resolved_at - after["created_at"]).total_seconds(),
+        "sla_outcome": sla_outcome(after.get("sla")),
     }
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db import Base
@@ -48,6 +49,9 @@ class Ticket(Base):
         Index("ix_tickets_assignee_status_created", "assignee_id", "status", "created_at", "id"),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
         Index("ix_tickets_search", "search", postgresql_using="gin"),
+        Index("ix_tickets_sla_due", "sla_due_at", "id", postgresql_where=text("sla_due_at IS NOT NULL")),
+        Index("ix_tickets_sla_breached", "id", postgresql_where=text("sla_breached")),
+        Index("ix_tickets_sla_policy", text("(sla ->> 'policy_id')")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -71,6 +75,11 @@ class Ticket(Base):
     first_agent_reply_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sla: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """The ticket's SLA state (``api.sla.schemas.TicketSla``), written by the SLA hook."""
+    sla_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """The next instant a running SLA metric falls due (lists filter and sort by it)."""
+    sla_breached: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class Comment(Base):

@@ -78,8 +78,9 @@ ETAG = [
 ]
 
 
-def _config(request: Req) -> seam.Config:
-    return service.config_from(request.app.state.settings)
+async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.Config:
+    state = request.app.state
+    return service.config_from(state.settings, await state.sla_cache.get(raw))
 
 
 def _q(description: str, **kwargs: Any) -> QueryParameter:
@@ -107,10 +108,11 @@ class TicketController(Controller):
         The requester is named by id or by email (a new customer is created for an unknown email); the
         message becomes the ticket's first public comment. A ticket created with an assignee is `open`.
         """
-        ctx, config = request_context(request), _config(request)
+        ctx = request_context(request)
         state = request.app.state
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
+            config = await _config(request, statement_pool(state))
             return with_etag(await service.create_ticket(raw, ctx, config, data), 201)
 
         if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
@@ -202,8 +204,9 @@ class TicketController(Controller):
         Only the fields sent change. Status changes follow the lifecycle; a refused one answers 409 naming
         the rule. Send `If-Match` so a change made meanwhile by someone else is not silently overwritten.
         """
+        config = await _config(request, statement_pool(request.app.state))
         ticket = await service.update_ticket(
-            tx, request_context(request), _config(request), ticket_id, data, expected_version(if_match)
+            tx, request_context(request), config, ticket_id, data, expected_version(if_match)
         )
         return with_etag(ticket)
 
@@ -220,7 +223,7 @@ class TicketController(Controller):
         All or nothing: if any ticket is missing or refuses the change, none changes. Each ticket gets its
         own events.
         """
-        ctx, config = request_context(request), _config(request)
+        ctx, config = request_context(request), await _config(request, statement_pool(request.app.state))
 
         async def work() -> Response[Any]:
             return Response(await bulk.bulk_update(tx, ctx, config, data), status_code=200)
@@ -254,7 +257,8 @@ class TicketController(Controller):
         The first public agent reply opens a `new` ticket; a customer reply reopens a pending, on-hold or
         resolved one; a customer reply on a closed ticket creates a follow-up ticket (see `ticket_id`).
         """
-        ctx, config, version = request_context(request), _config(request), expected_version(if_match)
+        ctx, version = request_context(request), expected_version(if_match)
+        config = await _config(request, statement_pool(request.app.state))
 
         async def work() -> Response[Any]:
             comment = await comments.add_comment(tx, ctx, config, ticket_id, data, version)

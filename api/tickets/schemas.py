@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.pagination import Page
+from api.sla.schemas import TicketSla
 
 Status = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -105,6 +106,8 @@ class TicketRead(msgspec.Struct, kw_only=True):
     first_agent_reply_at: dt.datetime | None
     resolved_at: dt.datetime | None
     closed_at: dt.datetime | None
+    sla: TicketSla | None
+    """The SLA policy version that applies and each metric's state; null when no policy applies."""
 
 
 class TicketPage(Page[TicketRead]):

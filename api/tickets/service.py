@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,19 +29,21 @@ from api.events.service import (
     record_events,
 )
 from api.settings import Settings
+from api.sla.hook import SLA, SlaConfig
 from api.tickets import hooks, lifecycle, seam, store
 from api.tickets.schemas import TicketCreate, TicketRead, TicketUpdate
 from api.timers import service as timers
 from api.timers.service import FiredTimer
 
 
-def config_from(settings: Settings) -> seam.Config:
-    """The hooks' configuration (cached SLA policies and calendars join it later)."""
-    return seam.Config(auto_close_after=dt.timedelta(seconds=settings.auto_close_after_seconds))
+def config_from(settings: Settings, sla: SlaConfig | None = None) -> seam.Config:
+    """The hooks' configuration: settings, and the SLA policies (from the per-process cache)."""
+    return seam.Config(auto_close_after=dt.timedelta(seconds=settings.auto_close_after_seconds), sla=sla)
 
 
-# The hooks every ticket change runs, in order: each sees the columns set by those before it.
-HOOKS: tuple[seam.Hook, ...] = (hooks.AUTO_CLOSE_TIMER, hooks.TICKET_EVENTS)
+# The hooks every ticket change runs, in order: each sees the columns set by those before it (the
+# events hook reads the SLA state the SLA hook wrote, for ``ticket.resolved``'s ``sla_outcome``).
+HOOKS: tuple[seam.Hook, ...] = (SLA, hooks.AUTO_CLOSE_TIMER, hooks.TICKET_EVENTS)
 
 # Columns a change (or a hook) may set; ``version`` and ``updated_at`` are set on every write.
 WRITABLE = (
@@ -54,6 +57,9 @@ WRITABLE = (
     "first_agent_reply_at",
     "resolved_at",
     "closed_at",
+    "sla",
+    "sla_due_at",
+    "sla_breached",
 )
 
 
@@ -116,6 +122,9 @@ _CREATE_PARAMS = {
     "timer_kinds": "text[]",
     "timer_keys": "text[]",
     "timer_dues": "timestamptz[]",
+    "sla": "text",
+    "sla_due_at": "timestamptz",
+    "sla_breached": "boolean",
 }
 
 
@@ -143,10 +152,12 @@ def _insert_sql(requester: str, first_event_param: int) -> str:
 WITH {requester},
 t AS (
     INSERT INTO tickets (subject, status, priority, channel, requester_id, assignee_id, group_id, tags,
-                         external_ref, follow_up_of, search, created_at, updated_at)
+                         external_ref, follow_up_of, search, created_at, updated_at, sla, sla_due_at,
+                         sla_breached)
     SELECT $1, $2, $3, $4, r.id, $5, $6, $7, $8, $9,
            setweight(to_tsvector('english', $1), 'A') || to_tsvector('english', $10),
-           {param("created_at")}, {param("created_at")}
+           {param("created_at")}, {param("created_at")}, {param("sla")}::jsonb, {param("sla_due_at")},
+           {param("sla_breached")}
     FROM r LIMIT 1
     RETURNING *
 ), m AS (
@@ -212,6 +223,9 @@ def _new_ticket(data: TicketCreate, status: str, at: dt.datetime, refs: dict[str
         "requester_email": data.requester_email,
         "assignee_id": data.assignee_id,
         "group_id": data.group_id,
+        "sla": None,
+        "sla_due_at": None,
+        "sla_breached": False,
         **refs,
     }
 
@@ -257,6 +271,9 @@ async def insert_ticket(
         kinds,
         keys,
         dues,
+        outcome.after["sla"],
+        outcome.after["sla_due_at"],
+        outcome.after["sla_breached"],
     )
     # By email, a customer created concurrently can be invisible to this statement's snapshot and yet
     # block its insert: then nothing is inserted, and the second attempt sees the committed customer.
@@ -421,7 +438,11 @@ async def _write(
     p = write.params
     if not p.values:
         p.add(row["id"])
-    sets = [f"{name} = {p.add(value)}" for name, value in columns.items()]
+    # The SLA document is text (see store.COLUMNS), whatever codecs the connection has for jsonb.
+    sets = [
+        f"{name} = {p.add(value, '::text::jsonb' if name == 'sla' else '')}"
+        for name, value in columns.items()
+    ]
     if "subject" in columns:
         sets.append(
             f"search = setweight(to_tsvector('english', {p.add(columns['subject'], '::text')}), 'A') || "
@@ -461,9 +482,13 @@ async def update_ticket(
 
 
 AUTO_CLOSE_ACTOR = Context(actor=Actor("system", None, "auto-close"), request_id=None, agent_id=None)
+SLA_ACTOR = Context(actor=Actor("system", None, "sla"), request_id=None, agent_id=None)
+
+Configure = Callable[[asyncpg.Connection], Awaitable[seam.Config]]
+"""Gives the hooks' configuration for a change on this connection (from the per-process caches)."""
 
 
-def auto_close_handler(config: seam.Config) -> timers.Handler:
+def auto_close_handler(configure: Configure) -> timers.Handler:
     """The ``auto_close`` timer: close the ticket if it is still resolved (otherwise the timer is stale)."""
 
     async def auto_close(tx: AsyncConnection, timer: FiredTimer) -> None:
@@ -472,6 +497,23 @@ def auto_close_handler(config: seam.Config) -> timers.Handler:
         if row is None or row["status"] != lifecycle.RESOLVED:
             return
         write = decide(row, AUTO_CLOSE_ACTOR, {"status": lifecycle.CLOSED})
+        config = await configure(raw)
         await apply(tx, raw, AUTO_CLOSE_ACTOR, config, row, write, cause="timer", timer=timer)
 
     return auto_close
+
+
+def moment_handler(configure: Configure) -> timers.Handler:
+    """A timer at a moment a hook watches (SLA warning or breach): run the hooks on the ticket as it is
+    now; they record the moment if it still applies, and nothing if a later change made it stale."""
+
+    async def moment(tx: AsyncConnection, timer: FiredTimer) -> None:
+        raw = await raw_transaction(tx)
+        row = await raw.fetchrow(store.GET_FOR_UPDATE, timer.ticket_id)
+        if row is None:
+            return
+        write = Write(fields={}, status=row["status"], params=store.Params(row["id"]))
+        config = await configure(raw)
+        await apply(tx, raw, SLA_ACTOR, config, row, write, cause="timer", timer=timer)
+
+    return moment

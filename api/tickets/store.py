@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import msgspec
 
+from api.sla.schemas import TicketSla
 from api.sql import json_timestamp
 from api.tickets.schemas import GroupSummary, PersonSummary, TicketRead
 
@@ -19,7 +21,7 @@ t.id, t.subject, t.status, t.priority, t.channel, t.tags, t.external_ref, t.foll
 t.created_at, t.updated_at, t.first_agent_reply_at, t.resolved_at, t.closed_at, t.priority_rank,
 t.requester_id, c.name AS requester_name, c.email AS requester_email,
 t.assignee_id, a.name AS assignee_name, a.email AS assignee_email,
-t.group_id, g.name AS group_name
+t.group_id, g.name AS group_name, t.sla::text AS sla, t.sla_due_at, t.sla_breached
 """
 JOINS = """
 JOIN customers c ON c.id = t.requester_id
@@ -44,9 +46,11 @@ JSON_OBJECT = f"""json_build_object(
     'updated_at', {json_timestamp("t.updated_at")},
     'first_agent_reply_at', {json_timestamp("t.first_agent_reply_at")},
     'resolved_at', {json_timestamp("t.resolved_at")},
-    'closed_at', {json_timestamp("t.closed_at")})"""
+    'closed_at', {json_timestamp("t.closed_at")},
+    'sla', t.sla)"""
 
-# The names COLUMNS gives its columns, to select them again from a CTE built with COLUMNS.
+# The names COLUMNS gives its columns, to select them again from a CTE built with COLUMNS. (``sla`` is
+# read as text: connections of the SQLAlchemy pool decode jsonb, those of the statement pool do not.)
 COLUMN_NAMES = ", ".join(column.split()[-1].split(".")[-1] for column in COLUMNS.split(","))
 
 GET = f"{SELECT} WHERE t.id = $1"
@@ -93,6 +97,7 @@ def to_read(row: asyncpg.Record) -> TicketRead:
         first_agent_reply_at=row["first_agent_reply_at"],
         resolved_at=row["resolved_at"],
         closed_at=row["closed_at"],
+        sla=None if row["sla"] is None else msgspec.json.decode(row["sla"], type=TicketSla),
     )
 
 

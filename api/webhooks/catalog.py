@@ -85,6 +85,51 @@ class TicketCommentedData(msgspec.Struct, kw_only=True):
     comment: CommentSummary
 
 
+class SlaMetricOutcome(msgspec.Struct, kw_only=True):
+    metric: str
+    """``first_response``, ``next_response``, ``periodic_update`` or ``resolution``."""
+    result: str
+    """``met`` or ``breached``."""
+    target_minutes: int
+    breached_at: dt.datetime | None
+    fulfilled_at: dt.datetime | None
+
+
+class SlaOutcome(msgspec.Struct, kw_only=True):
+    policy_id: uuid.UUID
+    policy_version: int
+    result: str
+    """``breached`` when any metric was breached, else ``met``."""
+    metrics: list[SlaMetricOutcome]
+
+
+class SlaMetricSnapshot(msgspec.Struct, kw_only=True):
+    """The metric at the moment (see ``SlaMetric`` in the ticket's ``sla``)."""
+
+    metric: str
+    cycle: int
+    state: str
+    target_minutes: int
+    business: bool
+    warning_minutes: int
+    started_at: dt.datetime
+    running_since: dt.datetime | None
+    consumed_seconds: float
+    due_at: dt.datetime | None
+    warned_at: dt.datetime | None
+    breached_at: dt.datetime | None
+    fulfilled_at: dt.datetime | None
+
+
+class SlaEventData(msgspec.Struct, kw_only=True):
+    """An SLA moment passed: the warning lead time before a due instant, or the due instant itself."""
+
+    ticket: TicketSummary
+    policy_id: uuid.UUID
+    policy_version: int
+    metric: SlaMetricSnapshot
+
+
 class TicketResolvedData(msgspec.Struct, kw_only=True):
     """Everything a thank-you or follow-up needs without calling back."""
 
@@ -94,8 +139,8 @@ class TicketResolvedData(msgspec.Struct, kw_only=True):
     time_to_resolution_seconds: int
     previous_status: str
     changes: list[FieldChange] = []
-    sla_outcome: str | None = None
-    """``met`` or ``breached`` when an SLA policy applied (filled in by the SLA feature)."""
+    sla_outcome: SlaOutcome | None = None
+    """How the ticket fared against its SLA policy (null when none applied)."""
     survey_url: str | None = None
     """Where the requester rates the help they got (filled in by the satisfaction feature)."""
 
@@ -137,6 +182,8 @@ for _name, _description, _data in (
     ("ticket.resolved", "A ticket was resolved: time to say thank you.", TicketResolvedData),
     ("ticket.reopened", "A resolved or closed ticket was reopened.", TicketEventData),
     ("ticket.closed", "A ticket was closed.", TicketEventData),
+    ("sla.warning", "An SLA metric falls due within its warning lead time.", SlaEventData),
+    ("sla.breached", "An SLA metric passed its due instant unfulfilled.", SlaEventData),
     ("webhook.test", "A test event sent on request to one endpoint.", WebhookTestData),
     ("endpoint.disabled", "A webhook endpoint was disabled automatically.", EndpointDisabledData),
 ):

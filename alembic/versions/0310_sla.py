@@ -1,0 +1,71 @@
+"""sla: policies (every edit a new version) and each ticket's SLA state
+
+Revision ID: 0310
+Revises: 0300
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from alembic import op
+
+revision = "0310"
+down_revision = "0300"
+branch_labels = None
+depends_on = None
+
+_NOW = sa.func.now()
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sla_policies",
+        sa.Column("id", sa.Uuid(), server_default=sa.func.gen_random_uuid(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), server_default="true", nullable=False),
+        sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("calendar_id", sa.Uuid(), nullable=True),
+        sa.Column("conditions", postgresql.JSONB(), nullable=False),
+        sa.Column("targets", postgresql.JSONB(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_policies")),
+    )
+    op.create_index("ix_sla_policies_position", "sla_policies", ["position", "id"])
+    op.create_table(
+        "sla_policy_versions",
+        sa.Column("policy_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("document", postgresql.JSONB(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["policy_id"], ["sla_policies.id"], name=op.f("fk_sla_policy_versions_policy_id_sla_policies")
+        ),
+        sa.PrimaryKeyConstraint("policy_id", "version", name=op.f("pk_sla_policy_versions")),
+    )
+    op.add_column("tickets", sa.Column("sla", postgresql.JSONB(), nullable=True))
+    op.add_column("tickets", sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("tickets", sa.Column("sla_breached", sa.Boolean(), server_default="false", nullable=False))
+    op.create_index(
+        "ix_tickets_sla_due",
+        "tickets",
+        ["sla_due_at", "id"],
+        postgresql_where=sa.text("sla_due_at IS NOT NULL"),
+    )
+    op.create_index("ix_tickets_sla_breached", "tickets", ["id"], postgresql_where=sa.text("sla_breached"))
+    op.create_index("ix_tickets_sla_policy", "tickets", [sa.text("((sla ->> 'policy_id'))")])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_sla_policy", table_name="tickets")
+    op.drop_index("ix_tickets_sla_breached", table_name="tickets")
+    op.drop_index("ix_tickets_sla_due", table_name="tickets")
+    op.drop_column("tickets", "sla_breached")
+    op.drop_column("tickets", "sla_due_at")
+    op.drop_column("tickets", "sla")
+    op.drop_table("sla_policy_versions")
+    op.drop_table("sla_policies")

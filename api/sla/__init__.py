@@ -1,0 +1,1 @@
+"""SLA policies and the per-ticket clocks they start."""

@@ -1,0 +1,299 @@
+"""SLA clock semantics, as pure functions: no I/O, no wall clock (the change's instant is an input).
+
+A ticket under a policy has one :class:`Metric` per target (first response, next response, periodic
+update, resolution). A metric is a *cycle*: it starts, runs and pauses, and ends fulfilled; time counts
+only while it runs, measured by a :class:`Clock` (calendar time, or a business calendar's open hours).
+The state keeps the time consumed up to ``running_since`` so that pausing, resuming, reopening and
+changing the target never recompute from the start (glpi#6902) and never count paused time
+(frappe/helpdesk#1554). Rules, per metric:
+
+- first response: from creation to the first public agent reply (an internal note does not count);
+  resolving before any reply ends it too.
+- next response: from the oldest unanswered public customer message to the next public agent reply; one
+  cycle per burst of customer messages (a second message while one is running changes nothing).
+- periodic update: from a public agent reply to the next one, running only while the ticket is new or
+  open.
+- resolution: from creation to resolved, paused while pending or on hold; a reopen continues the same
+  cycle from the time already consumed.
+
+Due instants: ``due_at = clock.add(running_since, target - consumed)``; when the target changes mid-way
+(priority change, policy edit) the consumed time carries over and the rest counts against the new target
+from that moment. A running metric past its due instant is breached at that instant; the breach stays in
+the state (and the history) after the metric is fulfilled or the ticket is closed. A re-evaluation that
+moves the due instant later than now makes a breached metric run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+MetricName = Literal["first_response", "next_response", "periodic_update", "resolution"]
+METRICS: Final[tuple[MetricName, ...]] = ("first_response", "next_response", "periodic_update", "resolution")
+State = Literal["running", "paused", "fulfilled", "breached"]
+
+PAUSED_STATUSES: Final = frozenset({"pending", "on_hold"})
+DONE_STATUSES: Final = frozenset({"resolved", "closed"})
+
+
+class Clock(Protocol):
+    """How SLA time passes: calendar time, or the open hours of a business calendar."""
+
+    def add(self, start: dt.datetime, amount: dt.timedelta) -> dt.datetime: ...
+
+    def elapsed(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta: ...
+
+
+class CalendarTime:
+    """Every instant counts: SLA time is the wall-clock (UTC) difference."""
+
+    def add(self, start: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+        return start + amount
+
+    def elapsed(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        return max(end - start, dt.timedelta(0))
+
+
+CALENDAR_TIME: Final = CalendarTime()
+
+Clocks = Callable[[bool], Clock]
+"""The clock of a target: ``clocks(business)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    minutes: int
+    business: bool
+    warning_minutes: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metric:
+    cycle: int
+    target_minutes: int
+    business: bool
+    warning_minutes: int
+    started_at: dt.datetime
+    consumed_seconds: float
+    """SLA time consumed before ``running_since`` (all of it while paused or fulfilled)."""
+    running_since: dt.datetime | None
+    due_at: dt.datetime | None
+    warned_at: dt.datetime | None = None
+    breached_at: dt.datetime | None = None
+    fulfilled_at: dt.datetime | None = None
+
+    @property
+    def state(self) -> State:
+        if self.fulfilled_at is not None:
+            return "fulfilled"
+        if self.breached_at is not None:
+            return "breached"
+        return "running" if self.running_since is not None else "paused"
+
+    @property
+    def warn_at(self) -> dt.datetime | None:
+        if self.due_at is None or self.warning_minutes <= 0:
+            return None
+        return self.due_at - dt.timedelta(minutes=self.warning_minutes)
+
+    def remaining(self, clock: Clock, now: dt.datetime) -> dt.timedelta:
+        """SLA time left at ``now`` (negative once overdue; what a countdown shows)."""
+        used = self.consumed(clock, now)
+        left = dt.timedelta(minutes=self.target_minutes) - used
+        if self.running_since is not None and self.due_at is not None and now > self.due_at:
+            return -(now - self.due_at)
+        return left
+
+    def consumed(self, clock: Clock, now: dt.datetime) -> dt.timedelta:
+        used = dt.timedelta(seconds=self.consumed_seconds)
+        if self.running_since is not None and self.fulfilled_at is None:
+            used += clock.elapsed(self.running_since, now)
+        return used
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """What a ticket change means to the clocks."""
+
+    at: dt.datetime
+    created_at: dt.datetime
+    status: str
+    previous_status: str | None
+    public_agent_reply: bool = False
+    public_customer_message: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A clock event to report: a metric's warning or breach instant passed during this change."""
+
+    kind: Literal["warning", "breached"]
+    metric: MetricName
+    metric_state: Metric
+
+
+def _start(target: Target, clock: Clock, at: dt.datetime, cycle: int) -> Metric:
+    return Metric(
+        cycle=cycle,
+        target_minutes=target.minutes,
+        business=target.business,
+        warning_minutes=target.warning_minutes,
+        started_at=at,
+        consumed_seconds=0.0,
+        running_since=at,
+        due_at=clock.add(at, dt.timedelta(minutes=target.minutes)),
+    )
+
+
+def _pause(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
+    if metric.running_since is None:
+        return metric
+    used = metric.consumed(clock, at)
+    return dataclasses.replace(metric, consumed_seconds=used.total_seconds(), running_since=None, due_at=None)
+
+
+def _resume(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
+    if metric.running_since is not None or metric.fulfilled_at is not None:
+        return metric
+    left = dt.timedelta(minutes=metric.target_minutes) - dt.timedelta(seconds=metric.consumed_seconds)
+    return dataclasses.replace(metric, running_since=at, due_at=_due(clock, at, left))
+
+
+def _fulfil(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
+    if metric.fulfilled_at is not None:
+        return metric
+    return dataclasses.replace(_pause(metric, clock, at), fulfilled_at=at)
+
+
+def _due(clock: Clock, at: dt.datetime, left: dt.timedelta) -> dt.datetime:
+    # Overdue already: due when the budget ran out, i.e. in the past (the remaining time is negative).
+    return at + left if left <= dt.timedelta(0) else clock.add(at, left)
+
+
+def retarget(metric: Metric, target: Target, clocks: Clocks, at: dt.datetime) -> Metric:
+    """The policy or the target changed: keep the time consumed, count the rest against the new target."""
+    if metric.fulfilled_at is not None:
+        return metric
+    if (metric.target_minutes, metric.business, metric.warning_minutes) == (
+        target.minutes,
+        target.business,
+        target.warning_minutes,
+    ):
+        return metric
+    paused = _pause(metric, clocks(metric.business), at)
+    changed = dataclasses.replace(
+        paused,
+        target_minutes=target.minutes,
+        business=target.business,
+        warning_minutes=target.warning_minutes,
+        warned_at=None,
+    )
+    if metric.running_since is None:
+        return changed
+    resumed = _resume(changed, clocks(target.business), at)
+    if resumed.breached_at is not None and resumed.due_at is not None and resumed.due_at > at:
+        resumed = dataclasses.replace(resumed, breached_at=None)  # the new due time lies ahead: running
+    return resumed
+
+
+def _runs(metric: MetricName, status: str) -> bool:
+    if status in DONE_STATUSES:
+        return False
+    if metric == "resolution":
+        return status not in PAUSED_STATUSES
+    if metric == "periodic_update":
+        return status in ("new", "open")
+    return True
+
+
+def step(
+    metrics: Mapping[MetricName, Metric],
+    targets: Mapping[MetricName, Target],
+    clocks: Clocks,
+    facts: Facts,
+) -> tuple[dict[MetricName, Metric], list[Moment]]:
+    """The metrics after a change, and the warning/breach moments that passed by ``facts.at``."""
+    at = facts.at
+    result: dict[MetricName, Metric] = {}
+    for name in METRICS:
+        target = targets.get(name)
+        metric = metrics.get(name)
+        if target is None:
+            continue  # the policy sets no target for it (any old state no longer applies)
+        if metric is not None:
+            metric = retarget(metric, target, clocks, at)
+        clock = clocks(target.business)
+        metric = _transition(name, metric, target, clock, facts)
+        if metric is not None:
+            running = _runs(name, facts.status)
+            result[name] = _resume(metric, clock, at) if running else _pause(metric, clock, at)
+    moments: list[Moment] = []
+    for name, metric in result.items():
+        metric, passed = _moments(name, metric, at)
+        result[name] = metric
+        moments += passed
+    return result, moments
+
+
+def _transition(
+    name: MetricName, metric: Metric | None, target: Target, clock: Clock, facts: Facts
+) -> Metric | None:
+    at = facts.at
+    done = facts.status in DONE_STATUSES
+    if name == "first_response":
+        if metric is None:
+            metric = _start(target, clock, facts.created_at, 1)
+        if facts.public_agent_reply or done:
+            metric = _fulfil(metric, clock, at)
+        return metric
+    if name == "resolution":
+        if metric is None:
+            metric = _start(target, clock, facts.created_at, 1)
+        if done:
+            return _fulfil(metric, clock, at)
+        if metric.fulfilled_at is not None:  # reopened: continue from the time already consumed
+            metric = dataclasses.replace(metric, fulfilled_at=None)
+        return metric
+    if name == "next_response":
+        if metric is not None and metric.fulfilled_at is None and (facts.public_agent_reply or done):
+            return _fulfil(metric, clock, at)
+        if facts.public_customer_message and not done and (metric is None or metric.fulfilled_at is not None):
+            return _start(target, clock, at, 1 if metric is None else metric.cycle + 1)
+        return metric
+    # periodic update: each public agent reply ends the running cycle and starts the next one.
+    if facts.public_agent_reply and not done:
+        return _start(target, clock, at, 1 if metric is None else metric.cycle + 1)
+    if metric is not None and done:
+        return _fulfil(metric, clock, at)
+    return metric
+
+
+def _moments(name: MetricName, metric: Metric, at: dt.datetime) -> tuple[Metric, list[Moment]]:
+    moments: list[Moment] = []
+    due_at = metric.due_at
+    if metric.running_since is None or due_at is None:
+        return metric, moments
+    warn_at = metric.warn_at
+    if warn_at is not None and metric.warned_at is None and warn_at <= at and metric.breached_at is None:
+        metric = dataclasses.replace(metric, warned_at=warn_at)
+        moments.append(Moment("warning", name, metric))
+    if metric.breached_at is None and due_at <= at:
+        metric = dataclasses.replace(metric, breached_at=due_at)
+        moments.append(Moment("breached", name, metric))
+    return metric, moments
+
+
+def next_moments(metrics: Mapping[MetricName, Metric]) -> dict[tuple[str, MetricName], dt.datetime]:
+    """The warning and breach instants still ahead, one per metric: the timers that should exist."""
+    due: dict[tuple[str, MetricName], dt.datetime] = {}
+    for name, metric in metrics.items():
+        if metric.running_since is None or metric.due_at is None:
+            continue
+        if metric.warn_at is not None and metric.warned_at is None and metric.breached_at is None:
+            due[("warning", name)] = metric.warn_at
+        if metric.breached_at is None:
+            due[("breached", name)] = metric.due_at
+    return due

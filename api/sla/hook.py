@@ -1,0 +1,176 @@
+"""The SLA hook: keeps each ticket's SLA state, its warning and breach timers and events up to date.
+
+Runs on every ticket change through the seam (``api/tickets/seam.py``): it selects the policy (first
+match of the active policies, which the change's configuration carries), steps the clocks
+(``clocks.py``) with what the change means to them, stores the result in the ticket's ``sla`` column
+(plus ``sla_due_at`` and ``sla_breached`` for lists), declares one ``sla_warning`` and one
+``sla_breach`` timer per running metric, and records ``sla.warning``/``sla.breached`` events for the
+moments that passed. A fired timer is just another change: the hook finds the moment passed and records
+it once; a timer made stale by a later change finds nothing to record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from api.events.service import NewEvent
+from api.sla import clocks
+from api.sla.policies import Policy, select
+from api.sla.schemas import SlaMetric, TicketSla
+from api.tickets import store
+from api.tickets.seam import Effects, Hook, TicketChange
+
+WARNING = "sla_warning"
+BREACH = "sla_breach"
+_TIMER_KIND = {"warning": WARNING, "breached": BREACH}
+_EVENT_TYPE = {"warning": "sla.warning", "breached": "sla.breached"}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaConfig:
+    """The active policies in position order, and the clock of each business calendar."""
+
+    policies: tuple[Policy, ...] = ()
+    calendars: Mapping[uuid.UUID, clocks.Clock] = field(default_factory=dict)
+
+    def clocks_for(self, policy: Policy) -> clocks.Clocks:
+        business = self.calendars.get(policy.calendar_id) if policy.calendar_id else None
+
+        def clock(is_business: bool) -> clocks.Clock:
+            return business if is_business and business is not None else clocks.CALENDAR_TIME
+
+        return clock
+
+
+EMPTY = SlaConfig()
+_NO_SLA = {"sla": None, "sla_due_at": None, "sla_breached": False}
+
+
+def decode(document: str | None) -> TicketSla | None:
+    return None if document is None else msgspec.json.decode(document, type=TicketSla)
+
+
+def _metric(doc: SlaMetric) -> clocks.Metric:
+    return clocks.Metric(
+        cycle=doc.cycle,
+        target_minutes=doc.target_minutes,
+        business=doc.business,
+        warning_minutes=doc.warning_minutes,
+        started_at=doc.started_at,
+        consumed_seconds=doc.consumed_seconds,
+        running_since=doc.running_since,
+        due_at=doc.due_at,
+        warned_at=doc.warned_at,
+        breached_at=doc.breached_at,
+        fulfilled_at=doc.fulfilled_at,
+    )
+
+
+def _doc(name: clocks.MetricName, metric: clocks.Metric) -> SlaMetric:
+    return SlaMetric(
+        metric=name,
+        cycle=metric.cycle,
+        state=metric.state,
+        target_minutes=metric.target_minutes,
+        business=metric.business,
+        warning_minutes=metric.warning_minutes,
+        started_at=metric.started_at,
+        running_since=metric.running_since,
+        consumed_seconds=metric.consumed_seconds,
+        due_at=metric.due_at,
+        warned_at=metric.warned_at,
+        breached_at=metric.breached_at,
+        fulfilled_at=metric.fulfilled_at,
+    )
+
+
+def _facts(change: TicketChange) -> clocks.Facts:
+    comment = change.comment
+    public = comment is not None and comment.public
+    return clocks.Facts(
+        at=change.at,
+        created_at=change.after["created_at"],
+        status=change.after["status"],
+        previous_status=None if change.before is None else change.before["status"],
+        public_agent_reply=public and comment is not None and comment.author_type == "agent",
+        public_customer_message=public and comment is not None and comment.author_type == "customer",
+    )
+
+
+def sla_hook(change: TicketChange) -> Effects:
+    config: SlaConfig = change.config.sla or EMPTY
+    after = change.after
+    previous = decode(after.get("sla"))
+    policy = select(config.policies, after)
+    if policy is None:
+        # No policy applies (any more): no state, no timers — a deactivated policy leaves nothing behind.
+        return Effects(fields=dict(_NO_SLA)) if previous is not None else Effects()
+    metrics: dict[clocks.MetricName, clocks.Metric] = {}
+    if previous is not None:
+        metrics = {m.metric: _metric(m) for m in previous.metrics}
+    stepped, moments = clocks.step(
+        metrics, policy.targets_for(after["priority"]), config.clocks_for(policy), _facts(change)
+    )
+    sla = TicketSla(
+        policy_id=policy.id,
+        policy_version=policy.version,
+        calendar_id=policy.calendar_id,
+        metrics=[_doc(name, metric) for name, metric in stepped.items()],
+    )
+    if sla == previous:  # unchanged: keep the stored text, so the writer sees no change
+        return Effects(timers=_timers(stepped))
+    running_dues = [m.due_at for m in stepped.values() if m.due_at is not None and m.fulfilled_at is None]
+    fields: dict[str, Any] = {
+        "sla": msgspec.json.encode(sla).decode(),
+        "sla_due_at": min(running_dues, default=None),
+        "sla_breached": any(m.breached_at is not None for m in stepped.values()),
+    }
+    events = [_event(change, sla, moment, fields) for moment in moments]
+    return Effects(fields=fields, events=events, timers=_timers(stepped))
+
+
+def _timers(metrics: Mapping[clocks.MetricName, clocks.Metric]) -> dict[tuple[str, str], dt.datetime]:
+    return {(_TIMER_KIND[kind], str(name)): due for (kind, name), due in clocks.next_moments(metrics).items()}
+
+
+def _event(change: TicketChange, sla: TicketSla, moment: clocks.Moment, fields: dict[str, Any]) -> NewEvent:
+    ticket = {**change.after, **fields}
+    data = {
+        "ticket": store.summary(ticket),
+        "policy_id": str(sla.policy_id),
+        "policy_version": sla.policy_version,
+        "metric": msgspec.to_builtins(_doc(moment.metric, moment.metric_state)),
+    }
+    return NewEvent(type=_EVENT_TYPE[moment.kind], ticket_id=ticket["id"], ctx=change.ctx, data=data)
+
+
+def outcome(document: str | None) -> dict[str, Any] | None:
+    """What ``ticket.resolved`` says of the SLA: met or breached, per metric and overall."""
+    sla = decode(document)
+    if sla is None:
+        return None
+    metrics = [
+        {
+            "metric": m.metric,
+            "result": "breached" if m.breached_at is not None else "met",
+            "target_minutes": m.target_minutes,
+            "breached_at": msgspec.to_builtins(m.breached_at),
+            "fulfilled_at": msgspec.to_builtins(m.fulfilled_at),
+        }
+        for m in sla.metrics
+    ]
+    return {
+        "policy_id": str(sla.policy_id),
+        "policy_version": sla.policy_version,
+        "result": "breached" if any(m["result"] == "breached" for m in metrics) else "met",
+        "metrics": metrics,
+    }
+
+
+SLA = Hook("sla", sla_hook, frozenset({WARNING, BREACH}))

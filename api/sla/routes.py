@@ -1,0 +1,78 @@
+"""HTTP routes for SLA policies (admins only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import ResponseHeader
+from litestar.params import Body, FromPath
+
+from api.auth.guards import ADMIN_ONLY
+from api.auth.schemas import Principal
+from api.db import Transaction
+from api.idempotency import IdempotencyKeyHeader, idempotent
+from api.openapi import problems
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit
+from api.sla import service
+from api.sla.schemas import SlaPolicyCreate, SlaPolicyPage, SlaPolicyRead, SlaPolicyUpdate
+from api.tickets.routes import IfMatch, expected_version
+
+ETAG = [
+    ResponseHeader(name="ETag", description='The policy\'s version, e.g. `"3"`.', documentation_only=True)
+]
+
+
+def _with_etag(policy: SlaPolicyRead, status_code: int = 200) -> Response[SlaPolicyRead]:
+    return Response(policy, status_code=status_code, headers={"ETag": f'"{policy.version}"'})
+
+
+class SlaPolicyController(Controller):
+    path = "/v1/sla-policies"
+    tags = ["SLA policies"]
+    opt = ADMIN_ONLY
+
+    @post(operation_id="createSlaPolicy", opt=problems(409), response_headers=ETAG)
+    async def create_policy(
+        self,
+        tx: Transaction,
+        request: Request[Principal, Any, Any],
+        data: Annotated[SlaPolicyCreate, Body()],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[SlaPolicyRead]:
+        """Create an SLA policy (admin only).
+
+        Policies are tried in `position` order and the first whose conditions a ticket meets applies.
+        """
+
+        async def work() -> Response[Any]:
+            return _with_etag(await service.create_policy(tx, data), 201)
+
+        return await idempotent(tx, request, idempotency_key, data, work)
+
+    @get(operation_id="listSlaPolicies")
+    async def list_policies(
+        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> SlaPolicyPage:
+        """List SLA policies in the order they are tried (admin only)."""
+        return await service.list_policies(tx, limit=limit, cursor=cursor)
+
+    @get("/{policy_id:uuid}", operation_id="getSlaPolicy", opt=problems(404), response_headers=ETAG)
+    async def get_policy(self, tx: Transaction, policy_id: FromPath[uuid.UUID]) -> Response[SlaPolicyRead]:
+        """Get an SLA policy; its `ETag` is the version (admin only)."""
+        return _with_etag(await service.get_policy(tx, policy_id))
+
+    @patch("/{policy_id:uuid}", operation_id="updateSlaPolicy", opt=problems(404, 412), response_headers=ETAG)
+    async def update_policy(
+        self,
+        tx: Transaction,
+        policy_id: FromPath[uuid.UUID],
+        data: Annotated[SlaPolicyUpdate, Body()],
+        if_match: IfMatch = None,
+    ) -> Response[SlaPolicyRead]:
+        """Change an SLA policy (admin only): a new version; deactivate it with `active: false`.
+
+        Tickets pick up the change at their next change or timer.
+        """
+        return _with_etag(await service.update_policy(tx, policy_id, data, expected_version(if_match)))

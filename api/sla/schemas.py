@@ -1,0 +1,130 @@
+"""Wire types for SLA policies and for the SLA state every ticket carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from api.pagination import Page
+
+MetricName = Literal["first_response", "next_response", "periodic_update", "resolution"]
+MetricState = Literal["running", "paused", "fulfilled", "breached"]
+ConditionField = Literal["priority", "group_id", "tags", "channel", "requester_id"]
+Operator = Literal["is", "is_not", "includes", "excludes"]
+
+Minutes = Annotated[int, msgspec.Meta(ge=1, le=525_600, description="At most a year.")]
+LeadMinutes = Annotated[int, msgspec.Meta(ge=0, le=525_600)]
+
+
+class Target(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One SLA target: how many minutes, counted in business or calendar time, warned how long before."""
+
+    minutes: Minutes
+    time: Literal["business", "calendar"] = "calendar"
+    """``business`` counts only the policy calendar's open hours."""
+    warning_minutes: LeadMinutes = 0
+    """``sla.warning`` fires this many minutes before the due instant (0: no warning)."""
+
+
+class PriorityTargets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """The targets for one priority; a metric without a target is not measured."""
+
+    first_response: Target | None = None
+    next_response: Target | None = None
+    periodic_update: Target | None = None
+    resolution: Target | None = None
+
+
+class Condition(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``tags`` take ``includes``/``excludes``; every other field ``is``/``is_not``."""
+
+    field: ConditionField
+    operator: Operator
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+
+
+class Conditions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A ticket matches when every ``all`` condition and (if any are given) at least one ``any`` holds."""
+
+    all: Annotated[list[Condition], msgspec.Meta(max_length=50)] = []
+    any: Annotated[list[Condition], msgspec.Meta(max_length=50)] = []
+
+
+Targets = dict[Literal["low", "normal", "high", "urgent"], PriorityTargets]
+
+_EXAMPLE_TARGETS = {
+    "urgent": {"first_response": {"minutes": 60, "time": "business", "warning_minutes": 15}},
+    "normal": {"resolution": {"minutes": 2880, "time": "calendar"}},
+}
+
+
+class SlaPolicyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new SLA policy. Policies are tried in ``position`` order; the first that matches applies."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["VIP customers"])]
+    position: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    active: bool = True
+    calendar_id: uuid.UUID | None = None
+    """The business calendar for ``business`` targets (required when any target uses business time)."""
+    conditions: Conditions = msgspec.field(default_factory=Conditions)
+    targets: Annotated[Targets, msgspec.Meta(examples=[_EXAMPLE_TARGETS])]
+
+
+class SlaPolicyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields to change; each change makes a new version and re-evaluates the open tickets it affects."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    position: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    calendar_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    conditions: Conditions | msgspec.UnsetType = msgspec.UNSET
+    targets: Targets | msgspec.UnsetType = msgspec.UNSET
+
+
+class SlaPolicyRead(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    version: int
+    name: str
+    position: int
+    active: bool
+    calendar_id: uuid.UUID | None
+    conditions: Conditions
+    targets: Targets
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SlaPolicyPage(Page[SlaPolicyRead]):
+    pass
+
+
+class SlaMetric(msgspec.Struct, kw_only=True):
+    """One SLA metric of a ticket, as of its last change (``due_at`` is null while paused)."""
+
+    metric: MetricName
+    cycle: int
+    """1 for the first cycle; next response and periodic update start a new cycle each time."""
+    state: MetricState
+    target_minutes: int
+    business: bool
+    warning_minutes: int
+    started_at: dt.datetime
+    running_since: dt.datetime | None
+    consumed_seconds: float
+    """SLA time used before ``running_since`` (all of it while paused or fulfilled)."""
+    due_at: dt.datetime | None
+    warned_at: dt.datetime | None
+    breached_at: dt.datetime | None
+    fulfilled_at: dt.datetime | None
+
+
+class TicketSla(msgspec.Struct, kw_only=True):
+    """The SLA policy version that applies to a ticket and the state of each of its metrics."""
+
+    policy_id: uuid.UUID
+    policy_version: int
+    calendar_id: uuid.UUID | None
+    metrics: list[SlaMetric]

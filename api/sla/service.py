@@ -1,0 +1,155 @@
+"""SLA policy use cases: create, read, list, change. Every change is a new version, kept as it was, and
+tells every process to drop its cached policies (``cache.CHANNEL``) when the transaction commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.db import raw_connection, raw_transaction
+from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
+from api.pagination import decode_cursor, encode_cursor
+from api.sla.cache import CHANNEL
+from api.sla.schemas import (
+    Conditions,
+    SlaPolicyCreate,
+    SlaPolicyPage,
+    SlaPolicyRead,
+    SlaPolicyUpdate,
+    Targets,
+)
+
+_COLUMNS = (
+    "id, version, name, position, active, calendar_id, conditions::text AS conditions, "
+    "targets::text AS targets, created_at, updated_at"
+)
+_TAG_OPERATORS = {"includes", "excludes"}
+
+
+def _to_read(row: asyncpg.Record) -> SlaPolicyRead:
+    return SlaPolicyRead(
+        id=row["id"],
+        version=row["version"],
+        name=row["name"],
+        position=row["position"],
+        active=row["active"],
+        calendar_id=row["calendar_id"],
+        conditions=msgspec.json.decode(row["conditions"], type=Conditions),
+        targets=msgspec.json.decode(row["targets"], type=Targets),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _validate(conditions: Conditions, targets: Targets, calendar_id: uuid.UUID | None) -> None:
+    errors = []
+    for group in ("all", "any"):
+        for i, condition in enumerate(getattr(conditions, group)):
+            tag = condition.field == "tags"
+            if tag != (condition.operator in _TAG_OPERATORS):
+                allowed = "includes or excludes" if tag else "is or is_not"
+                path = f"$.conditions.{group}[{i}].operator"
+                errors.append(FieldError("body", path, f"{condition.field} takes {allowed}"))
+    if calendar_id is None:
+        for priority, metrics in targets.items():
+            for name in ("first_response", "next_response", "periodic_update", "resolution"):
+                target = getattr(metrics, name)
+                if target is not None and target.time == "business":
+                    path = f"$.targets.{priority}.{name}.time"
+                    errors.append(FieldError("body", path, "business time needs the policy's calendar_id"))
+    if errors:
+        raise Unprocessable("The policy is not valid.", errors=errors)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _record_version(raw: asyncpg.Connection, read: SlaPolicyRead) -> None:
+    await raw.execute(
+        "INSERT INTO sla_policy_versions (policy_id, version, document) VALUES ($1, $2, $3::jsonb)",
+        read.id,
+        read.version,
+        _json(read),
+    )
+    await raw.execute("SELECT pg_notify($1, $2)", CHANNEL, str(read.id))
+
+
+async def create_policy(conn: AsyncConnection, data: SlaPolicyCreate) -> SlaPolicyRead:
+    _validate(data.conditions, data.targets, data.calendar_id)
+    raw = await raw_transaction(conn)
+    row = await raw.fetchrow(
+        "INSERT INTO sla_policies (name, position, active, calendar_id, conditions, targets) "
+        f"VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) RETURNING {_COLUMNS}",
+        data.name,
+        data.position,
+        data.active,
+        data.calendar_id,
+        _json(data.conditions),
+        _json(data.targets),
+    )
+    read = _to_read(row)
+    await _record_version(raw, read)
+    return read
+
+
+async def get_policy(conn: AsyncConnection, policy_id: uuid.UUID) -> SlaPolicyRead:
+    raw = await raw_connection(conn)
+    row = await raw.fetchrow(f"SELECT {_COLUMNS} FROM sla_policies WHERE id = $1", policy_id)
+    if row is None:
+        raise NotFound(f"SLA policy {policy_id} does not exist.")
+    return _to_read(row)
+
+
+async def list_policies(conn: AsyncConnection, *, limit: int, cursor: str | None) -> SlaPolicyPage:
+    raw = await raw_connection(conn)
+    after = decode_cursor(cursor, tuple[int, str]) if cursor else (-1, "")
+    rows = await raw.fetch(
+        f"SELECT {_COLUMNS} FROM sla_policies WHERE (position, id::text) > ($1, $2) "
+        "ORDER BY position, id::text LIMIT $3",
+        after[0],
+        after[1],
+        limit + 1,
+    )
+    items = [_to_read(row) for row in rows[:limit]]
+    next_cursor = encode_cursor((items[-1].position, str(items[-1].id))) if len(rows) > limit else None
+    return SlaPolicyPage(data=items, next_cursor=next_cursor)
+
+
+async def update_policy(
+    conn: AsyncConnection, policy_id: uuid.UUID, data: SlaPolicyUpdate, expected_version: int | None
+) -> SlaPolicyRead:
+    raw = await raw_transaction(conn)
+    row = await raw.fetchrow(f"SELECT {_COLUMNS} FROM sla_policies WHERE id = $1 FOR UPDATE", policy_id)
+    if row is None:
+        raise NotFound(f"SLA policy {policy_id} does not exist.")
+    current = _to_read(row)
+    if expected_version is not None and current.version != expected_version:
+        raise PreconditionFailed(
+            f"SLA policy {policy_id} changed since you read it (version {current.version}).",
+            headers={"ETag": f'"{current.version}"'},
+        )
+    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    merged = msgspec.structs.replace(current, **changes)
+    if merged == current:
+        return current
+    _validate(merged.conditions, merged.targets, merged.calendar_id)
+    row = await raw.fetchrow(
+        "UPDATE sla_policies SET name = $2, position = $3, active = $4, calendar_id = $5, "
+        "conditions = $6::jsonb, targets = $7::jsonb, version = version + 1, updated_at = now() "
+        f"WHERE id = $1 RETURNING {_COLUMNS}",
+        policy_id,
+        merged.name,
+        merged.position,
+        merged.active,
+        merged.calendar_id,
+        _json(merged.conditions),
+        _json(merged.targets),
+    )
+    read = _to_read(row)
+    await _record_version(raw, read)
+    return read

@@ -1,0 +1,182 @@
+"""SLA policies through the API: who may manage them, what tickets carry, timers and events on time."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from api.db import asyncpg_dsn
+from api.jobs import build_jobs
+from tests.tickets.helpers import create_ticket, events_of
+
+POLICIES = "/v1/sla-policies"
+URGENT = {
+    "name": "Urgent",
+    "conditions": {"all": [{"field": "priority", "operator": "is", "value": "urgent"}]},
+    "targets": {
+        "urgent": {
+            "first_response": {"minutes": 60, "warning_minutes": 10},
+            "resolution": {"minutes": 240},
+        }
+    },
+}
+
+
+async def _policy(client, headers, body=URGENT):
+    r = await client.post(POLICIES, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _timers(database_url, ticket_id):
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT kind, key FROM timers WHERE ticket_id = $1 ORDER BY kind, key", ticket_id
+        )
+    finally:
+        await conn.close()
+    return [(r["kind"], r["key"]) for r in rows]
+
+
+def _metric(ticket, name):
+    return next(m for m in ticket["sla"]["metrics"] if m["metric"] == name)
+
+
+async def test_only_admins_manage_policies(client, admin_headers, agent_headers):
+    assert (await client.get(POLICIES, headers=agent_headers)).status_code == 403
+    assert (await client.post(POLICIES, json=URGENT, headers=agent_headers)).status_code == 403
+    created = await _policy(client, admin_headers)
+    path = f"{POLICIES}/{created['id']}"
+    assert (await client.get(path, headers=agent_headers)).status_code == 403
+    assert (await client.patch(path, json={"active": False}, headers=agent_headers)).status_code == 403
+    r = await client.get(POLICIES, headers=admin_headers)
+    assert [p["id"] for p in r.json()["data"]] == [created["id"]]
+
+
+async def test_edits_are_versions_and_stale_if_match_is_refused(client, admin_headers):
+    created = await _policy(client, admin_headers)
+    path = f"{POLICIES}/{created['id']}"
+    r = await client.patch(path, json={"name": "Urgent!"}, headers={**admin_headers, "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.headers["etag"]) == (2, '"2"')
+    r = await client.patch(path, json={"name": "Again"}, headers={**admin_headers, "If-Match": '"1"'})
+    assert r.status_code == 412
+
+
+async def test_business_time_needs_a_calendar(client, admin_headers):
+    body = {**URGENT, "targets": {"urgent": {"resolution": {"minutes": 60, "time": "business"}}}}
+    r = await client.post(POLICIES, json=body, headers=admin_headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "$.targets.urgent.resolution.time"
+
+
+async def test_tag_conditions_take_tag_operators(client, admin_headers):
+    body = {**URGENT, "conditions": {"any": [{"field": "tags", "operator": "is", "value": "vip"}]}}
+    r = await client.post(POLICIES, json=body, headers=admin_headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "$.conditions.any[0].operator"
+
+
+async def test_a_matching_ticket_carries_its_policy_version_and_clocks(
+    client, admin_headers, agent, database_url
+):
+    _, headers = agent
+    policy = await _policy(client, admin_headers)
+    plain = await create_ticket(client, headers)
+    assert plain["sla"] is None
+    ticket = await create_ticket(client, headers, priority="urgent")
+    assert (ticket["sla"]["policy_id"], ticket["sla"]["policy_version"]) == (policy["id"], 1)
+    first = _metric(ticket, "first_response")
+    assert (first["state"], first["target_minutes"], first["business"]) == ("running", 60, False)
+    assert await _timers(database_url, ticket["id"]) == [
+        ("sla_breach", "first_response"),
+        ("sla_breach", "resolution"),
+        ("sla_warning", "first_response"),
+    ]
+    # An internal note is not a response; a public agent reply is.
+    note = {"body": "checking", "public": False}
+    assert (
+        await client.post(f"/v1/tickets/{ticket['id']}/comments", json=note, headers=headers)
+    ).status_code == 201
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert _metric(got, "first_response")["state"] == "running"
+    reply = {"body": "On it"}
+    assert (
+        await client.post(f"/v1/tickets/{ticket['id']}/comments", json=reply, headers=headers)
+    ).status_code == 201
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert _metric(got, "first_response")["state"] == "fulfilled"
+    assert await _timers(database_url, ticket["id"]) == [("sla_breach", "resolution")]
+    # Pending pauses resolution: no due instant, no timer.
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "pending"}, headers=headers)
+    assert _metric(r.json(), "resolution")["state"] == "paused"
+    assert await _timers(database_url, ticket["id"]) == []
+    listed = (await client.get("/v1/tickets", params={"priority": "urgent"}, headers=headers)).json()["data"]
+    assert listed[0]["sla"] == r.json()["sla"]
+
+
+async def test_a_due_breach_timer_records_the_breach_once(
+    client, admin_headers, agent, database_url, engine, settings
+):
+    _, headers = agent
+    await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    # Let two hours pass for this ticket: move its clocks and timers back in time.
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            """UPDATE tickets SET created_at = created_at - interval '2 hours',
+                   sla = jsonb_set(jsonb_set(sla, '{metrics,0,due_at}',
+                         to_jsonb(to_char((now() - interval '1 hour') AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+                         '{metrics,0,running_since}', to_jsonb(to_char((now() - interval '2 hours')
+                         AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+               WHERE id = $1""",
+            ticket["id"],
+        )
+        await conn.execute(
+            "UPDATE timers SET due_at = now() - interval '1 hour' WHERE ticket_id = $1", ticket["id"]
+        )
+    finally:
+        await conn.close()
+    [job] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
+    await job.run_once()
+    await job.run_once()
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    first = _metric(got, "first_response")
+    assert first["state"] == "breached"
+    assert first["breached_at"] is not None
+    types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
+    assert types.count("sla.breached") == 1
+    assert types.count("sla.warning") == 1  # the warning moment passed too, recorded once
+    listed = (await client.get("/v1/tickets", params={"priority": "urgent"}, headers=headers)).json()["data"]
+    assert listed[0]["sla"]["metrics"][0]["state"] == "breached"
+
+
+async def test_deactivating_a_policy_leaves_no_state_or_timers_behind(
+    client, admin_headers, agent, database_url
+):
+    _, headers = agent
+    policy = await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    r = await client.patch(f"{POLICIES}/{policy['id']}", json={"active": False}, headers=admin_headers)
+    assert r.status_code == 200
+    # The ticket's next change re-selects: no policy applies, so no SLA state and no timers remain.
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"tags": ["x"]}, headers=headers)
+    assert r.json()["sla"] is None
+    assert await _timers(database_url, ticket["id"]) == []
+
+
+async def test_resolved_event_carries_the_sla_outcome(client, admin_headers, agent):
+    agent_id, headers = agent
+    await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 200, r.text
+    [resolved] = [e for e in await events_of(client, headers, ticket["id"]) if e["type"] == "ticket.resolved"]
+    outcome = resolved["data"]["sla_outcome"]
+    assert outcome["result"] == "met"
+    assert {m["metric"]: m["result"] for m in outcome["metrics"]} == {
+        "first_response": "met",
+        "resolution": "met",
+    }
