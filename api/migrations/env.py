@@ -1,4 +1,8 @@
-"""Alembic environment: async engine, one migrator at a time (advisory lock), metadata from api models."""
+"""Alembic environment: async engine, one migrator at a time (advisory lock), metadata from api models.
+
+Alembic runs this file for the service (script_location is this package) and, through the top-level
+``alembic/env.py``, for the developer's ``alembic`` command.
+"""
 
 from __future__ import annotations
 
