@@ -21,10 +21,15 @@ def _database_url(settings: Settings) -> str:
         return settings.database_url
     from api.embedded import start_embedded
 
-    url = start_embedded(settings.data_path)
+    url = start_embedded(settings.data_path, progress=_progress)
     # Child processes (uvicorn workers) inherit the URL instead of starting their own server.
     os.environ["DATABASE_URL"] = url
     return url
+
+
+def _progress(message: str) -> None:
+    """Progress for the person at the terminal, on stderr (stdout carries only what commands print)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 async def _create_key(database_url: str, name: str, role: str, *, only_if_first: bool = False) -> str | None:
@@ -60,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = _database_url(settings)
+    _progress("applying database migrations …")
     upgrade(url)
     token = asyncio.run(_create_key(url, "bootstrap admin", "admin", only_if_first=True))
     if args.workers > 1:
@@ -150,13 +156,13 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_openapi(args: argparse.Namespace) -> int:
     from api.app import create_litestar
-    from api.openapi import SPEC_PATH, render_spec
+    from api.openapi import DEFAULT_SPEC_FILE, render_spec
 
     spec = render_spec(create_litestar(load_settings()))
     if args.output == "-":
         sys.stdout.write(spec)
         return 0
-    path = Path(args.output) if args.output else SPEC_PATH
+    path = Path(args.output) if args.output else DEFAULT_SPEC_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(spec)
     print(f"wrote {path}", file=sys.stderr)
@@ -189,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest migration")
     migrate.set_defaults(func=cmd_migrate)
 
-    openapi = commands.add_parser("openapi", help="write the OpenAPI spec (default openapi/openapi.json)")
+    openapi = commands.add_parser("openapi", help="write the OpenAPI spec (default ./openapi/openapi.json)")
     openapi.add_argument("--output", "-o", help="file to write, or - for stdout")
     openapi.set_defaults(func=cmd_openapi)
 

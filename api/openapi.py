@@ -31,7 +31,11 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.handlers import HTTPRouteHandler
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+# `helpdesk openapi` writes here, relative to the current directory: from a checkout's root that is
+# the committed contract; from anywhere else (an installed wheel) it is a file the user can find.
+DEFAULT_SPEC_FILE = Path("openapi") / "openapi.json"
+# The committed contract in a checkout, which the tests compare with the app.
+SPEC_PATH = Path(__file__).resolve().parent.parent / DEFAULT_SPEC_FILE
 SECURITY_SCHEME = "apiKey"
 PROBLEMS_OPT = "problems"
 EXAMPLES_OPT = "response_examples"

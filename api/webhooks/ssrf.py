@@ -101,6 +101,12 @@ def parse_url(url: str, policy: SsrfPolicy) -> SplitResult:
     except ValueError as exc:
         raise UrlProblem(f"not a valid URL: {exc}") from None
     schemes = ("https", "http") if policy.allow_http else ("https",)
+    if parts.scheme == "http" and not policy.allow_http:
+        # Local development usually starts with an http receiver: say which setting allows it.
+        raise UrlProblem(
+            "the URL must use https; plain http is refused unless the operator sets "
+            "HELPDESK_WEBHOOK_ALLOW_HTTP=true (e.g. for local development)"
+        )
     if parts.scheme not in schemes:
         raise UrlProblem("the URL must use " + " or ".join(schemes))
     if not parts.hostname:
@@ -137,7 +143,10 @@ async def validate_url(url: str, policy: SsrfPolicy, resolve_timeout: float = 3.
             return  # not resolvable yet; delivery checks again and refuses anything non-public
         policy.check_all(addresses)
     except SsrfRefused as exc:
-        raise UrlProblem(f"the host resolves to a {exc.reason} address ({exc.address})") from None
+        raise UrlProblem(
+            f"the host resolves to a {exc.reason} address ({exc.address}); an operator can allow "
+            "such networks with HELPDESK_WEBHOOK_ALLOW_CIDRS (e.g. 127.0.0.0/8 for local development)"
+        ) from None
 
 
 class GuardedResolver(AbstractResolver):

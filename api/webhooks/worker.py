@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 import asyncpg
 import prometheus_client
@@ -199,6 +200,8 @@ class DeliveryJob:
 
     async def _deliver(self, claim: Claim) -> None:
         result = await self._sender.send(claim)
+        if not result.succeeded:
+            _log_failure(result)
         ATTEMPTS.labels(result.error_class or "success").inc()
         ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         self._results.append(result)
@@ -260,3 +263,22 @@ class DeliveryJob:
         await self._sender.close()
         if self._pool is not None:
             await self._pool.close()
+
+
+def _log_failure(result: AttemptResult) -> None:
+    """One line per failed attempt, so an operator sees why a receiver gets nothing without querying
+    the attempt log. Only the URL's origin: paths and queries often carry the receiver's secret."""
+    parts = urlsplit(result.claim.url)
+    log.warning(
+        "webhook delivery failed",
+        extra={
+            "endpoint_id": str(result.claim.endpoint_id),
+            "endpoint_origin": f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}",
+            "delivery_id": result.claim.delivery_id,
+            "message_id": str(result.claim.message_id),
+            "attempt": result.claim.attempt_count + 1,
+            "status_code": result.status_code,
+            "reason": result.error_class,
+            "error": result.error,
+        },
+    )

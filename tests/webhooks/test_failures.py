@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 
@@ -63,9 +64,10 @@ async def test_failure_is_retried_with_same_id_and_body_honouring_retry_after(
         assert logged[0]["response_body"] == "busy"
 
 
-async def test_failure_schedules_backoff_and_logs_error(wh_client, admin_headers, engine, worker):
+async def test_failure_schedules_backoff_and_logs_error(wh_client, admin_headers, engine, worker, caplog):
+    caplog.set_level(logging.WARNING, logger="api.webhooks.worker")
     async with Receiver(lambda _r: Reply(status=500, body=b"x" * 10_000)) as receiver:
-        await create_endpoint(wh_client, admin_headers, url=receiver.url)
+        endpoint = await create_endpoint(wh_client, admin_headers, url=receiver.url)
         event = resolved_event()
         await publish_committed(engine, event)
         await receiver.wait_for(1)
@@ -85,6 +87,13 @@ async def test_failure_schedules_backoff_and_logs_error(wh_client, admin_headers
         assert 4 <= float(delay) <= 6  # 5 s ± 20% jitter
         (logged,) = await attempts(wh_client, admin_headers, found["id"])
         assert len(logged["response_body"]) == 4096
+        # The operator's log says which endpoint failed and why, without a query.
+        (line,) = [r for r in caplog.records if r.getMessage() == "webhook delivery failed"]
+        assert line.levelno == logging.WARNING
+        assert line.endpoint_id == endpoint["id"]
+        assert (line.reason, line.status_code, line.attempt) == ("http_status", 500, 1)
+        assert line.message_id == event.id
+        assert line.endpoint_origin == receiver.url.split("/", 3)[0] + "//" + receiver.url.split("/")[2]
 
 
 async def test_redirects_are_failures_and_not_followed(wh_client, admin_headers, engine, worker):

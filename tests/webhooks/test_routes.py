@@ -52,7 +52,7 @@ async def test_unknown_event_type_and_fields_are_refused(wh_client, admin_header
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
-        ("http://hooks.example.com/x", "https"),
+        ("http://hooks.example.com/x", "HELPDESK_WEBHOOK_ALLOW_HTTP=true"),
         ("https://user:pw@hooks.example.com/x", "credentials"),
         ("https://127.0.0.1/x", "loopback"),
         ("https://10.1.2.3/x", "private"),
@@ -60,6 +60,7 @@ async def test_unknown_event_type_and_fields_are_refused(wh_client, admin_header
         ("https://[::1]/x", "loopback"),
         ("https://[::ffff:10.0.0.1]/x", "ipv4-mapped"),
         ("https://localhost/x", "loopback"),
+        ("https://127.0.0.1/x", "HELPDESK_WEBHOOK_ALLOW_CIDRS"),
     ],
 )
 async def test_registration_refuses_unsafe_urls(client, admin_headers, url, fragment):
