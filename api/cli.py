@@ -42,7 +42,7 @@ async def _create_key(database_url: str, name: str, role: str, *, only_if_first:
     from api.auth.service import create_api_key
     from api.db import sqlalchemy_url
 
-    engine = create_async_engine(sqlalchemy_url(database_url))
+    engine = create_async_engine(sqlalchemy_url(database_url), hide_parameters=True)
     try:
         async with engine.begin() as conn:
             if only_if_first:

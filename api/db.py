@@ -71,6 +71,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,  # asyncpg reports dead connections on use; a ping would cost a round trip each
+        # Statement parameters hold signing secrets, custom header credentials and customer data; an error's
+        # text (and so the log line of a 500) must not carry them.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "helpdesk-api", "jit": "off"}},
     )
 

@@ -257,6 +257,14 @@ def _database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
     return _internal_error_handler(request, exc)
 
 
+def _recursion_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Problem]:
+    """msgspec refuses JSON nested deeper than the interpreter's recursion limit with a RecursionError
+    while it decodes the body: that is the client's malformed input, not a server fault."""
+    if "deserializing" in str(exc):
+        return problem_response(request, 400, "The request body could not be read: JSON nested too deeply.")
+    return _internal_error_handler(request, exc)
+
+
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error(
         "unhandled error",
@@ -273,5 +281,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http_exception_handler,
     DBAPIError: _database_error_handler,
     asyncpg.PostgresError: _database_error_handler,
+    RecursionError: _recursion_handler,
     Exception: _internal_error_handler,
 }

@@ -68,8 +68,30 @@ class AccessLog:
 _encode_line = msgspec.json.Encoder().encode
 
 
+# Secrets that can end up in an error's text, whatever raised it: our own token formats, bearer
+# credentials, the values asyncpg quotes when it refuses a parameter, and SQLAlchemy's parameter dump
+# (engines hide parameters; this covers any that does not).
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 [redacted]"),
+    (re.compile(r"\b(whsec|hdk)_[A-Za-z0-9+/=_\-]+"), r"\1_[redacted]"),
+    (
+        re.compile(r"(invalid input for query argument \$\d+:).*?(\([^()]*\)\s*$|$)", re.M),
+        r"\1 [redacted] \2",
+    ),
+    (re.compile(r"\[parameters: .*?\](?=\s*(?:\(|$))", re.S | re.M), "[parameters: redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without anything that looks like a credential or a statement parameter."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; ``extra={...}`` fields become top-level keys."""
+    """One JSON object per line; ``extra={...}`` fields become top-level keys. Messages and tracebacks are
+    passed through :func:`redact`: an error's text is not ours to trust."""
 
     _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -78,13 +100,13 @@ class JsonFormatter(logging.Formatter):
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in self._STANDARD and key != "color_message":
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 

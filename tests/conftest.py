@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -67,6 +69,33 @@ def server_url() -> Iterator[str]:
     finally:
         stop_embedded(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# example.com's address on the Internet: a public one, which the SSRF guard lets webhook URLs reach.
+EXAMPLE_COM_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _example_domains_resolve() -> Iterator[None]:
+    """Webhook registration refuses host names that do not resolve, and test machines may have no DNS:
+    ``example.com`` and its subdomains (reserved for examples, RFC 2606) resolve to their public address,
+    as they would on the Internet; every other name goes to the real resolver. Patched in ``socket``
+    because apps under test clients run on event loops of their own threads."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, family: int = 0, *args: Any, **kwargs: Any) -> Any:
+        name = (host.decode() if isinstance(host, bytes) else str(host)).rstrip(".").lower()
+        if name == "example.com" or name.endswith(".example.com"):
+            if family not in (0, socket.AF_INET):
+                return []
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (EXAMPLE_COM_ADDRESS, int(port or 0)))]
+        return real(host, port, family, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real
 
 
 @pytest.fixture(scope="session")

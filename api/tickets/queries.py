@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any, Literal
 
@@ -69,6 +70,16 @@ def _in(column: str, values: list[Any], cast: str, p: store.Params) -> str:
     return f"{column} = ANY({p.add(values, cast)})"
 
 
+# A run of negations (``--word``, ``- - word``): each one nests the next term one level deeper, and
+# websearch_to_tsquery fails with "tsquery stack too small" (an internal error) from 32 in a row.
+_NEGATION_RUN = re.compile(r"-(?:\s*-)+")
+
+
+def search_text(q: str) -> str:
+    """``q`` with every run of negations collapsed to what it means (an even run negates nothing)."""
+    return _NEGATION_RUN.sub(lambda run: "-" if run.group().count("-") % 2 else " ", q)
+
+
 def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list[str]:
     conditions = []
     if filters.status:
@@ -93,7 +104,7 @@ def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list
         if bound is not None:
             conditions.append(f"t.{column} {op} {p.add(bound)}")
     if filters.q:
-        conditions.append(f"t.search @@ websearch_to_tsquery('english', {p.add(filters.q)})")
+        conditions.append(f"t.search @@ websearch_to_tsquery('english', {p.add(search_text(filters.q))})")
     return conditions
 
 

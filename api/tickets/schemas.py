@@ -19,7 +19,20 @@ Sort = Literal["created", "-created", "updated", "-updated", "priority", "-prior
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Cannot log in since Monday"])]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=65_536)]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+# Characters a tag may not contain, because two tags that look the same must be the same tag: white space
+# and commas, control characters, format characters (Unicode category Cf, Unicode 14: bidi overrides,
+# zero-width joiners and spaces, soft hyphen, language tags…) and the 66 noncharacters. Refused, not
+# stripped, so every write path and the list filter judge a tag alike. Escapes (not the characters
+# themselves) keep the pattern readable in the spec; Python, JSON Schema validators and Hypothesis read them.
+_TAG_REFUSED = (
+    r"\s,\x00-\x1f\x7f-\x9f"
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    r"\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    r"\U000e0001\U000e0020-\U000e007f"
+    r"\ufdd0-\ufdef" + "".join(rf"\U{plane:04x}fffe\U{plane:04x}ffff" for plane in range(17))
+)
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^[^{_TAG_REFUSED}]+$")]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50, examples=[["billing", "vip"]])]
 ExternalRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]

@@ -46,6 +46,8 @@ class EndpointRead(msgspec.Struct, kw_only=True):
     description: str
     event_types: list[str] | None
     headers: dict[str, str]
+    """Custom header names; values are write-only and shown as ``[redacted]`` (send that value back in an
+    update to keep the stored one)."""
     enabled: bool
     disabled_reason: str | None
     """Why the endpoint was disabled: ``manual``, ``gone`` (it answered 410) or ``failing``."""
@@ -104,6 +106,7 @@ class AttemptRead(msgspec.Struct, kw_only=True):
     """``http_status``, ``timeout``, ``connection``, ``ssrf_refused``, ``invalid_url`` or null."""
     error: str | None
     request_headers: dict[str, str]
+    """The headers sent; custom header values are shown as ``[redacted]``."""
     response_body: str | None
     """The first 4 KB of the response body."""
     worker: str | None

@@ -19,11 +19,17 @@ from dataclasses import dataclass
 import aiohttp
 
 from api.webhooks.signing import secret_key, webhook_headers
-from api.webhooks.ssrf import GuardedResolver, SsrfPolicy, SsrfRefused, UrlProblem, literal_address, parse_url
+from api.webhooks.ssrf import (
+    GuardedResolver,
+    SsrfPolicy,
+    SsrfRefused,
+    UrlProblem,
+    guarded_socket_factory,
+    parse_url,
+)
 
 RESPONSE_BODY_LIMIT = 4096
 USER_AGENT = "helpdesk-webhooks/1"
-_SENSITIVE = ("authorization", "cookie", "token", "secret", "api-key", "apikey", "password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +80,12 @@ class _Pool:
         self.refusal = refusal
 
 
-def _is_sensitive(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SENSITIVE)
-
-
 def _recorded_headers(headers: dict[str, str], custom: dict[str, str]) -> dict[str, str]:
-    """Headers as logged: custom credentials are masked (the log is readable by every admin)."""
-    if not any(_is_sensitive(name) for name in custom):
+    """Headers as recorded: every custom value is masked, whatever its name (``X-Tenant`` may hold a key
+    as well as ``Authorization``), because the attempt log is readable by every admin."""
+    if not custom:
         return headers
-    return {
-        name: "[redacted]" if name in custom and _is_sensitive(name) else v for name, v in headers.items()
-    }
+    return {name: "[redacted]" if name in custom else value for name, value in headers.items()}
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -101,12 +101,19 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def _error_class(exc: BaseException) -> str:
+def _refusal(exc: BaseException) -> SsrfRefused | None:
+    """The guard's refusal behind a client error (aiohttp wraps it as the connector's ``os_error``)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, SsrfRefused):
-            return "ssrf_refused"
+            return seen
         seen = getattr(seen, "os_error", None) or seen.__cause__
+    return None
+
+
+def _error_class(exc: BaseException) -> str:
+    if _refusal(exc) is not None:
+        return "ssrf_refused"
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return "timeout"
     if isinstance(exc, aiohttp.InvalidURL):
@@ -143,16 +150,13 @@ class Sender:
 
     def _new_pool(self, claim: Claim) -> _Pool:
         try:
-            parts = parse_url(claim.url, self._policy)
-            literal = literal_address(parts.hostname or "")
-            if literal is not None:
-                self._policy.check(literal)
+            # Only the static rules here: addresses are judged where the client connects (below).
+            parse_url(claim.url, self._policy)
         except UrlProblem as exc:
             return _Pool(None, claim.endpoint_version, ("invalid_url", str(exc)))
-        except SsrfRefused as exc:
-            return _Pool(None, claim.endpoint_version, ("ssrf_refused", str(exc)))
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self._policy),
+            socket_factory=guarded_socket_factory(self._policy),
             limit=self._per_endpoint,
             ttl_dns_cache=60,
             keepalive_timeout=30,
@@ -197,7 +201,8 @@ class Sender:
                     retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error_class = _error_class(exc)
-                error = f"{type(exc).__name__}: {exc}"[:1000] if str(exc) else type(exc).__name__
+                cause = _refusal(exc) or exc
+                error = f"{type(cause).__name__}: {cause}"[:1000] if str(cause) else type(cause).__name__
             if status is not None and not 200 <= status < 300:
                 error_class, error = "http_status", f"HTTP {status}"
         return AttemptResult(

@@ -47,6 +47,11 @@ _COLUMNS = (
 )
 
 
+MASKED = "[redacted]"
+"""What the API shows instead of a custom header value: the values are credentials more often than not,
+and the API, unlike the receiver, has no need to show them back (they are write-only)."""
+
+
 def _to_read(row: RowMapping) -> EndpointRead:
     rotated_until = row["previous_secret_expires_at"]
     if rotated_until is not None and rotated_until <= utcnow():
@@ -56,7 +61,7 @@ def _to_read(row: RowMapping) -> EndpointRead:
         url=row["url"],
         description=row["description"],
         event_types=row["event_types"],
-        headers=row["headers"],
+        headers=dict.fromkeys(row["headers"], MASKED),
         enabled=row["enabled"],
         disabled_reason=row["disabled_reason"],
         failing_since=row["failing_since"],
@@ -198,12 +203,31 @@ async def update_endpoint(
     if data.event_types is not msgspec.UNSET:
         values["event_types"] = _check_event_types(data.event_types)
     if data.headers is not msgspec.UNSET:
-        values["headers"] = _check_headers(data.headers)
+        values["headers"] = await _headers_update(conn, endpoint_id, _check_headers(data.headers))
     if data.enabled is not msgspec.UNSET:
         values.update(_enabled_values(data.enabled))
     if not values:
         return await get_endpoint(conn, endpoint_id)
     return await _update(conn, endpoint_id, values)
+
+
+async def _headers_update(
+    conn: AsyncConnection, endpoint_id: uuid.UUID, headers: dict[str, str]
+) -> dict[str, str]:
+    """The new headers, where a masked value (as read from the API) keeps the value stored for that name,
+    so an endpoint read, edited and written back keeps its credentials."""
+    if MASKED not in headers.values():
+        return headers
+    stored = await conn.scalar(select(WebhookEndpoint.headers).where(WebhookEndpoint.id == endpoint_id))
+    if stored is None:
+        raise NotFound(f"Webhook endpoint {endpoint_id} does not exist.")
+    unknown = [name for name, value in headers.items() if value == MASKED and name not in stored]
+    if unknown:
+        raise Unprocessable(
+            "A masked value can only stand for a header the endpoint already has.",
+            errors=[FieldError("body", f"$.headers.{name}", "no stored value to keep") for name in unknown],
+        )
+    return {name: stored[name] if value == MASKED else value for name, value in headers.items()}
 
 
 async def set_enabled(conn: AsyncConnection, endpoint_id: uuid.UUID, enabled: bool) -> EndpointRead:

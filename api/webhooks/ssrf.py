@@ -1,24 +1,37 @@
 """SSRF guard: webhook URLs may only reach public addresses, unless an operator allowed a network.
 
-At delivery time the host is resolved once, every address is checked, and the connection goes to one of
-exactly those addresses (see :class:`GuardedResolver`), so a DNS answer that changes between check and
-connect (rebinding) cannot smuggle a private address in. Registration checks the URL too, as a courtesy.
+The guard judges what the HTTP client (aiohttp) will really do, not what the URL looks like:
+
+* URLs are parsed by yarl, as aiohttp parses them, so the host checked is the host the client uses after
+  its normalisation (IDNA/UTS #46 mapping turns 127.0.0.1 written in fullwidth digits into ``127.0.0.1``,
+  an IP literal that aiohttp connects to without asking any resolver).
+* Host names are resolved once by :class:`GuardedResolver`, every answer is checked, and aiohttp connects
+  to exactly those addresses, so a DNS answer that changes between check and connect (rebinding) cannot
+  smuggle a private address in.
+* Every socket the client opens comes from :func:`guarded_socket_factory`, which checks the address the
+  socket is about to connect to: the last word, whatever path led there (IP literals skip resolvers).
+
+Registration (:func:`validate_url`) runs the same parsing, the same name rules and the same resolver, and
+refuses hosts that do not resolve; every delivery checks again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+AddrInfo = tuple[Any, ...]
 
 _V6_EMBEDDING = (
     ("ipv4-mapped", ipaddress.ip_network("::ffff:0:0/96")),
@@ -82,71 +95,116 @@ class SsrfPolicy:
         if reason is not None:
             raise SsrfRefused(str(address), reason)
 
+    def check_text(self, address: str) -> None:
+        """Check an address as sockets report it (IPv6 may carry a ``%zone``)."""
+        try:
+            parsed = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            raise SsrfRefused(address, "unparsable") from None
+        self.check(parsed)
+
     def check_all(self, addresses: Sequence[str]) -> None:
         if not addresses:
             raise SsrfRefused("(none)", "unresolvable")
         for address in addresses:
-            self.check(ipaddress.ip_address(address.split("%", 1)[0]))
+            self.check_text(address)
 
 
 class UrlProblem(ValueError):
     pass
 
 
-def parse_url(url: str, policy: SsrfPolicy) -> SplitResult:
-    """Static checks of a webhook URL: scheme, host, no credentials."""
+# A DNS label as resolvers take it once yarl has IDNA-encoded the host (underscores occur in real names).
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+# WHATWG URL parsing (browsers, and glibc's inet_aton) reads a host ending in a numeric label as IPv4.
+_NUMERIC_LABEL = re.compile(r"^(?:0[xX][0-9A-Fa-f]*|[0-9]+)$")
+
+
+def _check_dns_name(host: str) -> None:
+    """Refuse host names the client would choke on (empty or over-long labels make the socket module's
+    IDNA codec raise) or read as something else (``127.1``, ``0x7f.1``: legacy IPv4 forms)."""
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        raise UrlProblem("the host name is empty or longer than 253 characters")
+    labels = name.split(".")
+    for label in labels:
+        if not _LABEL.match(label):
+            raise UrlProblem(f"the host name has an invalid label {label[:70]!r} (1-63 letters, digits, -)")
+    if _NUMERIC_LABEL.match(labels[-1]):
+        raise UrlProblem("the host is neither a DNS name nor a canonical IP address")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on an invalid port
-    except ValueError as exc:
-        raise UrlProblem(f"not a valid URL: {exc}") from None
+        name.encode("idna")  # what getaddrinfo does to the name before asking the resolver
+    except UnicodeError:
+        raise UrlProblem("the host name is not valid IDNA") from None
+
+
+def parse_url(url: str, policy: SsrfPolicy) -> yarl.URL:
+    """The URL as aiohttp will use it (parsed and normalised by yarl), after the static rules: scheme,
+    host syntax, no credentials. Addresses are judged by :func:`validate_url` and at connection time."""
+    try:
+        parsed = yarl.URL(url)
+        parsed.port  # noqa: B018 - raises on an invalid port
+    except (ValueError, UnicodeError, TypeError) as exc:
+        raise UrlProblem(f"not a valid URL: {str(exc)[:200]}") from None
     schemes = ("https", "http") if policy.allow_http else ("https",)
-    if parts.scheme == "http" and not policy.allow_http:
+    if parsed.scheme == "http" and not policy.allow_http:
         # Local development usually starts with an http receiver: say which setting allows it.
         raise UrlProblem(
             "the URL must use https; plain http is refused unless the operator sets "
             "HELPDESK_WEBHOOK_ALLOW_HTTP=true (e.g. for local development)"
         )
-    if parts.scheme not in schemes:
+    if parsed.scheme not in schemes or not parsed.absolute:
         raise UrlProblem("the URL must use " + " or ".join(schemes))
-    if not parts.hostname:
+    host = parsed.raw_host
+    if not host:
         raise UrlProblem("the URL has no host")
-    if parts.username is not None or parts.password is not None:
+    if parsed.raw_user is not None or parsed.raw_password is not None:
         raise UrlProblem("credentials in the URL are not allowed; use custom headers")
-    return parts
+    if literal_address(host) is None:
+        _check_dns_name(host)
+    return parsed
 
 
 def literal_address(host: str) -> IPAddress | None:
+    """The address when aiohttp would treat ``host`` as an IP literal (it then asks no resolver)."""
+    if not is_ip_address(host):
+        return None
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return None
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+async def lookup(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[AddrInfo]:
+    """The system resolver, as the event loop exposes it (tests stub the loop's ``getaddrinfo``)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+    return list(infos)
 
 
 async def validate_url(url: str, policy: SsrfPolicy, resolve_timeout: float = 3.0) -> None:
-    """Registration-time check: static rules, then the addresses the host resolves to now."""
-    parts = parse_url(url, policy)
-    host = parts.hostname or ""
+    """Registration-time check: the static rules, then every address the host resolves to now.
+
+    A host that does not resolve (or not in time) is refused: it could not be delivered to either, and an
+    admin finds the typo now rather than in a failed delivery three days later.
+    """
+    parsed = parse_url(url, policy)
+    host = parsed.raw_host or ""
     literal = literal_address(host)
     try:
         if literal is not None:
             policy.check(literal)
             return
-        try:
-            addresses = await asyncio.wait_for(resolve(host, parts.port or 443), resolve_timeout)
-        except (OSError, TimeoutError):
-            return  # not resolvable yet; delivery checks again and refuses anything non-public
-        policy.check_all(addresses)
+        await asyncio.wait_for(GuardedResolver(policy).resolve(host, parsed.port or 443), resolve_timeout)
     except SsrfRefused as exc:
+        if exc.reason == "unresolvable" and literal is None:
+            raise UrlProblem("the host name does not resolve") from None
+        verb = "is" if literal is not None else "resolves to"
         raise UrlProblem(
-            f"the host resolves to a {exc.reason} address ({exc.address}); an operator can allow "
+            f"the host {verb} a refused address ({exc.reason}: {exc.address}); an operator can allow "
             "such networks with HELPDESK_WEBHOOK_ALLOW_CIDRS (e.g. 127.0.0.0/8 for local development)"
         ) from None
+    except TimeoutError:
+        raise UrlProblem("the host name did not resolve in time") from None
 
 
 class GuardedResolver(AbstractResolver):
@@ -155,12 +213,12 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, policy: SsrfPolicy) -> None:
         self._policy = policy
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, family=family
-        )
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[ResolveResult]:
+        try:
+            infos = await lookup(host, port, family)
+        except (OSError, UnicodeError):
+            # UnicodeError: the socket module's IDNA codec refused the name (an empty or long label).
+            raise SsrfRefused(host[:100], "unresolvable") from None
         self._policy.check_all([str(info[4][0]) for info in infos])
         return [_result(host, info) for info in infos]
 
@@ -168,7 +226,7 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
-def _result(host: str, info: tuple[Any, ...]) -> ResolveResult:
+def _result(host: str, info: AddrInfo) -> ResolveResult:
     family, _, proto, _, sockaddr = info
     return {
         "hostname": host,
@@ -178,3 +236,18 @@ def _result(host: str, info: tuple[Any, ...]) -> ResolveResult:
         "proto": proto,
         "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
     }
+
+
+def guarded_socket_factory(policy: SsrfPolicy) -> Callable[[AddrInfo], socket.socket]:
+    """A socket factory for aiohttp's connector that refuses to open a socket towards a refused address.
+
+    aiohttp hands it the address it is about to connect to, after every URL normalisation and resolution
+    step, so this is the one check no parsing difference can get around.
+    """
+
+    def create(addr_info: AddrInfo) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        policy.check_text(str(sockaddr[0]))
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return create

@@ -37,6 +37,8 @@ class Receiver:
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.connections = 0
+        """TCP connections accepted, requests or not (an SSRF test must see none)."""
 
     @property
     def url(self) -> str:
@@ -61,6 +63,7 @@ class Receiver:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")

@@ -311,17 +311,17 @@ async def test_connects_to_the_checked_address_and_keeps_the_host_name(
     """The host is resolved once by the guard; the request goes to that address with the URL's Host."""
     import socket
 
-    loop = asyncio.get_running_loop()
-    real_getaddrinfo = loop.getaddrinfo
+    real_getaddrinfo = socket.getaddrinfo
     lookups: list[str] = []
 
-    async def fake_getaddrinfo(host, port, *args, **kwargs):
+    # In socket, not the test's loop: registration resolves too, on the test client's own loop.
+    def fake_getaddrinfo(host, port, *args, **kwargs):
         if host == "hooks.customer.test":
             lookups.append(host)
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-        return await real_getaddrinfo(host, port, *args, **kwargs)
+        return real_getaddrinfo(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     async with Receiver() as receiver:
         url = f"http://hooks.customer.test:{receiver.port}/hook"
         await create_endpoint(wh_client, admin_headers, url=url)
