@@ -1,0 +1,582 @@
+"""Business-time arithmetic over a weekly schedule in a time zone: pure, exact, no I/O.
+
+The design follows the interval walk of ``zendesk/biz``: the schedule is turned, local day by local
+day, into the instants its opening intervals cover, and calculations consume those intervals whole;
+nothing ever steps minute by minute.
+
+Rules (``docs/calendars.md`` states them for users):
+
+- Only open intervals count. Durations are real elapsed time between instants (``timedelta``, exact to
+  the microsecond), so a DST change neither adds nor removes business time, and an always-open
+  schedule counts exactly the wall-clock (UTC) difference.
+- A local boundary resolves like ``zoneinfo`` with ``fold=0``: inside a spring-forward gap it moves
+  forward by the gap (02:30 becomes 03:30 when 02:00-03:00 is skipped); an ambiguous one is its first
+  occurrence. An interval whose boundaries resolve to an empty or reversed span counts nothing, and
+  where resolved intervals overlap, the time counts once.
+- An interval belongs to the local date it *starts* on: a holiday on that date removes it whole,
+  including the part of an overnight shift that runs into the next day; a holiday on the next day
+  does not shorten it.
+- Inputs are aware datetimes in any zone; results are UTC and do not depend on the inputs' zones.
+- Pauses are ``(from, to)`` instant pairs; time inside a pause does not count.
+- A walk that finds no open time for :data:`MAX_CLOSED_DAYS` days, or would go further than
+  :data:`MAX_SPAN` from its start, raises :class:`NoOpenTime` instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import heapq
+import itertools
+import zoneinfo
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+UTC = dt.UTC
+MINUTES_PER_DAY = 1440
+MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+
+MAX_CLOSED_DAYS = 5 * 366
+"""A walk that finds no open time for this many consecutive local days gives up (:class:`NoOpenTime`)."""
+MAX_SPAN = dt.timedelta(days=100 * 366)
+"""The furthest any calculation reaches from its start: due times, and the windows of elapsed/explain."""
+MIN_INSTANT = dt.datetime(1900, 1, 1, tzinfo=UTC)
+MAX_INSTANT = dt.datetime(2900, 1, 1, tzinfo=UTC)
+"""Instants outside [MIN_INSTANT, MAX_INSTANT) are refused (:class:`OutOfRange`), so date arithmetic
+near ``datetime.min``/``max`` can never overflow."""
+
+# |utcoffset| < 24 h is guaranteed by datetime: a local time maps to an instant within a day of itself.
+_OFFSET_BOUND = dt.timedelta(hours=24)
+# How many local days before an instant's own local date a walk starts, so that every interval still
+# running at that instant is seen: an interval spans at most two local dates and resolves to instants
+# within a day of them, so three days back is enough whatever the offsets do.
+_DAYS_BEFORE = 3
+_DAY_CACHE_SIZE = 2048
+
+Reason = Literal["counted", "outside_hours", "holiday", "paused"]
+
+
+class BusinessTimeError(ValueError):
+    """Input the arithmetic refuses: a naive datetime, an end before its start, a negative amount..."""
+
+
+class OutOfRange(BusinessTimeError):
+    """An instant outside the supported range (:data:`MIN_INSTANT` to :data:`MAX_INSTANT`)."""
+
+
+class NoOpenTime(BusinessTimeError):
+    """The schedule has no open time within reach (every day closed, or the answer beyond
+    :data:`MAX_SPAN`)."""
+
+
+class ScheduleError(ValueError):
+    """An invalid schedule; ``problems`` lists ``(index into weekly or None, message)``."""
+
+    def __init__(self, problems: list[tuple[int | None, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class WeeklyInterval:
+    """An opening interval on one weekday, in local minutes of the day.
+
+    ``day`` is 0 (Monday) to 6 (Sunday); ``start`` is 0-1439; ``end`` is 1-1440, 1440 meaning 24:00.
+    When ``start`` is later than ``end`` the interval is an overnight shift: it runs from ``start`` on
+    ``day`` to ``end`` on the following day (Sunday's runs into Monday). ``start == end`` is empty and
+    refused.
+    """
+
+    day: int
+    start: int
+    end: int
+
+    @property
+    def overnight(self) -> bool:
+        return self.start > self.end
+
+    def week_span(self) -> tuple[int, int]:
+        """Minutes since Monday 00:00 of the start and end (the end may pass the week's end)."""
+        begin = self.day * MINUTES_PER_DAY + self.start
+        length = self.end - self.start if self.end > self.start else self.end + MINUTES_PER_DAY - self.start
+        return begin, begin + length
+
+
+def weekly_problems(intervals: Sequence[WeeklyInterval]) -> list[tuple[int | None, str]]:
+    """What is wrong with a list of weekly intervals: out-of-range fields, empty or overlapping intervals.
+
+    Each problem names the index of the interval it is about. Intervals that only touch (one ends at
+    17:00, the next starts at 17:00) do not overlap.
+    """
+    problems: list[tuple[int | None, str]] = []
+    spans: list[tuple[int, int, int]] = []
+    for index, interval in enumerate(intervals):
+        if not 0 <= interval.day <= 6:
+            problems.append((index, "day must be 0 (Monday) to 6 (Sunday)"))
+        elif not 0 <= interval.start < MINUTES_PER_DAY:
+            problems.append((index, "start must be 00:00 to 23:59"))
+        elif not 0 <= interval.end <= MINUTES_PER_DAY:
+            problems.append((index, "end must be 00:00 to 24:00"))
+        elif interval.start == interval.end:
+            problems.append((index, "the interval is empty (start equals end)"))
+        else:
+            begin, end = interval.week_span()
+            spans.append((begin, end, index))
+    spans.sort()
+    # The week is a cycle: Sunday's overnight shift may run into Monday morning.
+    for (_, end, index), (begin, _, other) in itertools.pairwise(spans):
+        if end > begin:
+            problems.append((other, f"overlaps interval {index}"))
+    if len(spans) > 1 and spans[-1][1] - MINUTES_PER_WEEK > spans[0][0]:
+        problems.append((spans[0][2], f"overlaps interval {spans[-1][2]}"))
+    return problems
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When business time counts.
+
+    ``time_zone`` is an IANA key. ``weekly`` lists the opening intervals (see :class:`WeeklyInterval`);
+    ``always_open`` opens every day 00:00-24:00 instead. ``holidays`` are local dates and
+    ``yearly_holidays`` ``(month, day)`` pairs (``(2, 29)`` applies in leap years only); a holiday
+    removes every interval that *starts* on its date, so to drop an overnight shift name the date the
+    shift starts. Holidays apply to always-open schedules too.
+    """
+
+    time_zone: str
+    weekly: tuple[WeeklyInterval, ...] = ()
+    always_open: bool = False
+    holidays: frozenset[dt.date] = frozenset()
+    yearly_holidays: frozenset[tuple[int, int]] = frozenset()
+    _zone: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
+    _by_day: tuple[tuple[tuple[int, int], ...], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _days: dict[dt.date, tuple[_Piece, ...]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            zone = zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ScheduleError([(None, f"unknown time zone {self.time_zone!r}")]) from None
+        problems = weekly_problems(self.weekly)
+        for month, day in sorted(self.yearly_holidays):
+            try:
+                dt.date(2000, month, day)  # a leap year: 29 February is a valid yearly holiday
+            except ValueError:
+                problems.append((None, f"yearly holiday {month:02d}-{day:02d} is not a date"))
+        if problems:
+            raise ScheduleError(problems)
+        by_day: tuple[tuple[tuple[int, int], ...], ...]
+        if self.always_open:
+            by_day = tuple(((0, MINUTES_PER_DAY),) for _ in range(7))
+        else:
+            by_day = tuple(
+                tuple(sorted((i.start, i.end) for i in self.weekly if i.day == day)) for day in range(7)
+            )
+        object.__setattr__(self, "_zone", zone)
+        object.__setattr__(self, "_by_day", by_day)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return self._zone
+
+    def is_holiday(self, day: dt.date) -> bool:
+        return day in self.holidays or (day.month, day.day) in self.yearly_holidays
+
+
+@dataclass(frozen=True, order=True)
+class _Piece:
+    """One scheduled interval resolved to instants; ``holiday`` when its start date is a holiday."""
+
+    start: dt.datetime
+    end: dt.datetime
+    holiday: bool
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A half-open span of instants ``[start, end)``, in UTC."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A span of ``[start, end)`` and why it counted or not.
+
+    ``counted``: open and not paused. ``outside_hours``: no opening interval covers it. ``holiday``:
+    an opening interval would cover it but its start date is a holiday. ``paused``: open, but inside a
+    pause. Each stretch carries the first of these reasons, in that order, that keeps it from counting,
+    so ``paused`` is exactly the business time the pauses took away.
+    """
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: Reason
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Due:
+    """The due instant of an amount of business time, and the counted intervals that make it up."""
+
+    due_at: dt.datetime
+    intervals: tuple[Interval, ...]
+
+
+Pause = tuple[dt.datetime, dt.datetime]
+
+
+# -- The walk ------------------------------------------------------------------------------------------
+
+
+def _instant(value: dt.datetime, what: str = "instant") -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BusinessTimeError(f"{what} must be an aware datetime (with a time zone)")
+    utc = value.astimezone(UTC)
+    if not MIN_INSTANT <= utc < MAX_INSTANT:
+        raise OutOfRange(f"{what} must be between {MIN_INSTANT:%Y-%m-%d} and {MAX_INSTANT:%Y-%m-%d} (UTC)")
+    return utc
+
+
+def _resolve(day: dt.date, minutes: int, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The instant of a local wall time (``minutes`` after ``day``'s midnight, fold=0)."""
+    naive = dt.datetime(day.year, day.month, day.day) + dt.timedelta(minutes=minutes)
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _day_pieces(schedule: Schedule, day: dt.date) -> tuple[_Piece, ...]:
+    """The intervals that start on local date ``day``, resolved to instants (cached per schedule)."""
+    cached = schedule._days.get(day)
+    if cached is not None:
+        return cached
+    holiday = schedule.is_holiday(day)
+    pieces = []
+    for start, end in schedule._by_day[day.weekday()]:
+        begin = _resolve(day, start, schedule.zone)
+        finish = _resolve(day, end if end > start else end + MINUTES_PER_DAY, schedule.zone)
+        if finish > begin:
+            pieces.append(_Piece(begin, finish, holiday))
+    result = tuple(pieces)
+    if len(schedule._days) >= _DAY_CACHE_SIZE:
+        schedule._days.clear()
+    schedule._days[day] = result
+    return result
+
+
+def _scheduled(
+    schedule: Schedule, origin: dt.datetime, limit: dt.datetime, *, open_ended: bool
+) -> Iterator[_Piece]:
+    """Every scheduled piece ending after ``origin``, ordered by start, holidays included.
+
+    Days are generated in local order, but DST resolution can put a piece of one day before a piece of
+    the previous day; a heap holds pieces until no later day can produce an earlier start. Stops after
+    the first piece starting at or after ``limit``. An ``open_ended`` walk (looking for a due time)
+    raises :class:`NoOpenTime` after :data:`MAX_CLOSED_DAYS` local days without a (non-holiday)
+    opening; a bounded one simply reaches its limit.
+    """
+    day = origin.astimezone(schedule.zone).date() - dt.timedelta(days=_DAYS_BEFORE)
+    heap: list[_Piece] = []
+    closed_days = 0
+    while True:
+        pieces = _day_pieces(schedule, day)
+        for piece in pieces:
+            heapq.heappush(heap, piece)
+        closed_days = 0 if any(not piece.holiday for piece in pieces) else closed_days + 1
+        if open_ended and closed_days > MAX_CLOSED_DAYS:
+            raise NoOpenTime(f"the calendar has no open time for {MAX_CLOSED_DAYS} days after {day}")
+        day += dt.timedelta(days=1)
+        # Any piece of a later day starts after this instant (offsets are under 24 hours).
+        floor = dt.datetime(day.year, day.month, day.day, tzinfo=UTC) - _OFFSET_BOUND
+        while heap and heap[0].start <= floor:
+            piece = heapq.heappop(heap)
+            if piece.end > origin:
+                yield piece
+            if piece.start >= limit:
+                return
+        if floor >= limit:
+            return
+
+
+def _open(
+    schedule: Schedule, origin: dt.datetime, limit: dt.datetime, *, open_ended: bool = False
+) -> Iterator[Interval]:
+    """Open (non-holiday) time from ``origin`` on, as disjoint ordered intervals; overlaps count once."""
+    covered = origin
+    for piece in _scheduled(schedule, origin, limit, open_ended=open_ended):
+        if piece.holiday or piece.end <= covered:
+            continue
+        start = max(piece.start, covered)
+        if start >= limit:
+            return
+        yield Interval(start, piece.end)
+        covered = piece.end
+
+
+def _normalize_pauses(pauses: Iterable[Pause]) -> list[Interval]:
+    """Pauses as sorted, disjoint UTC intervals (overlapping or touching pauses merge; empty ones go)."""
+    spans = []
+    for begin, end in pauses:
+        start, stop = _instant(begin, "a pause's start"), _instant(end, "a pause's end")
+        if stop < start:
+            raise BusinessTimeError("a pause must not end before it starts")
+        if stop > start:
+            spans.append((start, stop))
+    spans.sort()
+    merged: list[Interval] = []
+    for start, stop in spans:
+        if merged and start <= merged[-1].end:
+            if stop > merged[-1].end:
+                merged[-1] = Interval(merged[-1].start, stop)
+        else:
+            merged.append(Interval(start, stop))
+    return merged
+
+
+def _minus(intervals: Iterator[Interval], pauses: list[Interval]) -> Iterator[Interval]:
+    """``intervals`` (ordered, disjoint) without the parts inside ``pauses`` (ordered, disjoint)."""
+    index = 0
+    for interval in intervals:
+        start = interval.start
+        while index < len(pauses) and pauses[index].end <= start:
+            index += 1
+        probe = index
+        while start < interval.end:
+            if probe >= len(pauses) or pauses[probe].start >= interval.end:
+                yield Interval(start, interval.end)
+                break
+            pause = pauses[probe]
+            if pause.start > start:
+                yield Interval(start, pause.start)
+            start = max(start, pause.end)
+            probe += 1
+
+
+def counted_intervals(
+    schedule: Schedule, start: dt.datetime, pauses: Iterable[Pause] = (), until: dt.datetime | None = None
+) -> Iterator[Interval]:
+    """The time that counts from ``start`` on (open, not holiday, not paused): ordered, disjoint UTC
+    intervals, clipped to ``[start, until)``. Without ``until`` it runs up to :data:`MAX_SPAN` after
+    ``start`` (then :class:`NoOpenTime`), so consume it lazily.
+    """
+    origin = _instant(start, "start")
+    bounded = until is not None
+    limit = _instant(until, "end") if until is not None else min(origin + MAX_SPAN, MAX_INSTANT)
+    if limit < origin:
+        raise BusinessTimeError("the end must not be before the start")
+    if limit - origin > MAX_SPAN:
+        raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
+    opened = _open(schedule, origin, limit, open_ended=not bounded)
+    for interval in _minus(opened, _normalize_pauses(pauses)):
+        if interval.start >= limit:  # a pause can push the rest of an open interval past the limit
+            break
+        yield Interval(interval.start, min(interval.end, limit))
+    if not bounded:
+        raise NoOpenTime(f"no due time within {MAX_SPAN.days} days of the start")
+
+
+# -- Public calculations -------------------------------------------------------------------------------
+
+
+def due(schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()) -> Due:
+    """When ``amount`` of business time after ``start`` is used up, with the intervals that count.
+
+    The due instant is the earliest instant ``t >= start`` with ``elapsed(start, t) == amount``: a
+    start outside hours counts from the next opening; an amount used up exactly at an interval's end is
+    due at that end (not at the next opening); a zero amount is due at ``start``.
+    """
+    if amount < dt.timedelta(0):
+        raise BusinessTimeError("the amount must not be negative")
+    origin = _instant(start, "start")
+    remaining = amount
+    used: list[Interval] = []
+    if remaining == dt.timedelta(0):
+        return Due(origin, ())
+    for interval in counted_intervals(schedule, origin, pauses):
+        if interval.duration >= remaining:
+            end = interval.start + remaining
+            used.append(Interval(interval.start, end))
+            return Due(end, tuple(used))
+        used.append(interval)
+        remaining -= interval.duration
+    raise AssertionError("counted_intervals ends only by raising")  # pragma: no cover
+
+
+def add(
+    schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()
+) -> dt.datetime:
+    """The due instant (UTC) of ``amount`` of business time from ``start``; see :func:`due`."""
+    return due(schedule, start, amount, pauses).due_at
+
+
+def elapsed(
+    schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
+) -> dt.timedelta:
+    """The business time in ``[start, end)``: open, not holiday, not paused."""
+    total = dt.timedelta(0)
+    for interval in counted_intervals(schedule, start, pauses, until=end):
+        total += interval.duration
+    return total
+
+
+def explain(
+    schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
+) -> list[Stretch]:
+    """``[start, end)`` cut into consecutive stretches, each with its reason (see :class:`Stretch`).
+
+    The stretches cover the span exactly, in order, and adjacent stretches have different reasons; the
+    ``counted`` ones add up to :func:`elapsed`.
+    """
+    origin, limit = _instant(start, "start"), _instant(end, "end")
+    if limit < origin:
+        raise BusinessTimeError("the end must not be before the start")
+    if limit - origin > MAX_SPAN:
+        raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
+    opened = _Spans(list(_open(schedule, origin, limit)))
+    holidays = _Spans(
+        _union(
+            Interval(p.start, p.end)
+            for p in _scheduled(schedule, origin, limit, open_ended=False)
+            if p.holiday and p.start < limit
+        )
+    )
+    paused = _Spans(_normalize_pauses(pauses))
+    points = sorted(
+        {origin, limit}
+        | {
+            edge
+            for spans in (opened, holidays, paused)
+            for i in spans.intervals
+            for edge in (i.start, i.end)
+            if origin < edge < limit
+        }
+    )
+    stretches: list[Stretch] = []
+    for left, right in itertools.pairwise(points):
+        if opened.covers(left):
+            reason: Reason = "paused" if paused.covers(left) else "counted"
+        elif holidays.covers(left):
+            reason = "holiday"
+        else:
+            reason = "outside_hours"
+        if stretches and stretches[-1].reason == reason:
+            stretches[-1] = Stretch(stretches[-1].start, right, reason)
+        else:
+            stretches.append(Stretch(left, right, reason))
+    return stretches
+
+
+class _Spans:
+    """Ordered, disjoint intervals that answer "does one of you cover this instant?" by bisection."""
+
+    def __init__(self, intervals: list[Interval]) -> None:
+        self.intervals = intervals
+        self._starts = [i.start for i in intervals]
+
+    def covers(self, instant: dt.datetime) -> bool:
+        index = bisect.bisect_right(self._starts, instant) - 1
+        return index >= 0 and self.intervals[index].end > instant
+
+
+def _union(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for interval in sorted(intervals, key=lambda i: (i.start, i.end)):
+        if merged and interval.start <= merged[-1].end:
+            if interval.end > merged[-1].end:
+                merged[-1] = Interval(merged[-1].start, interval.end)
+        else:
+            merged.append(interval)
+    return merged
+
+
+# -- DST warnings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundaryWarning:
+    """A weekly boundary that falls inside a DST transition on some date: ``kind`` is ``gap`` (the local
+    time does not exist; it resolves later by the gap) or ``ambiguous`` (it occurs twice; the first
+    occurrence counts)."""
+
+    index: int
+    boundary: Literal["start", "end"]
+    day: dt.date
+    local_time: str
+    kind: Literal["gap", "ambiguous"]
+    resolves_to: dt.datetime
+
+
+def dst_warnings(schedule: Schedule, from_day: dt.date, days: int = 2 * 366) -> list[BoundaryWarning]:
+    """For each weekly boundary, the first date in ``[from_day, from_day + days)`` on which it falls in a
+    DST gap, and the first on which it is ambiguous (always-open schedules have no boundaries)."""
+    if schedule.always_open or not schedule.weekly:
+        return []
+    zone = schedule.zone
+    found: dict[tuple[int, str, str], BoundaryWarning] = {}
+    day = from_day
+    for _ in range(days):
+        # Offsets can only differ within a day that contains a transition.
+        if _offset(zone, day, 0) != _offset(zone, day + dt.timedelta(days=1), 0) or _offset(
+            zone, day, 0
+        ) != _offset(zone, day, 1):
+            for warning in _boundaries_on(schedule, day):
+                found.setdefault((warning.index, warning.boundary, warning.kind), warning)
+        day += dt.timedelta(days=1)
+    return sorted(found.values(), key=lambda w: (w.index, w.boundary, w.day))
+
+
+def _offset(zone: zoneinfo.ZoneInfo, day: dt.date, fold: int) -> dt.timedelta | None:
+    return dt.datetime(day.year, day.month, day.day, fold=fold, tzinfo=zone).utcoffset()
+
+
+def _boundaries_on(schedule: Schedule, day: dt.date) -> Iterator[BoundaryWarning]:
+    """Boundaries whose local time on ``day`` is in a gap or ambiguous (they start on ``day`` or on the
+    day before, for ends of overnight shifts and 24:00)."""
+    zone = schedule.zone
+    for index, interval in enumerate(schedule.weekly):
+        for start_day in (day - dt.timedelta(days=1), day):
+            if start_day.weekday() != interval.day:
+                continue
+            end = interval.end if interval.end > interval.start else interval.end + MINUTES_PER_DAY
+            bounds: tuple[tuple[Literal["start", "end"], int], ...] = (
+                ("start", interval.start),
+                ("end", end),
+            )
+            for boundary, minutes in bounds:
+                naive = dt.datetime(start_day.year, start_day.month, start_day.day) + dt.timedelta(
+                    minutes=minutes
+                )
+                if naive.date() != day:
+                    continue
+                kind = _transition_kind(naive, zone)
+                if kind is not None:
+                    yield BoundaryWarning(
+                        index=index,
+                        boundary=boundary,
+                        day=day,
+                        local_time=f"{minutes // 60 % 24:02d}:{minutes % 60:02d}",
+                        kind=kind,
+                        resolves_to=naive.replace(tzinfo=zone).astimezone(UTC),
+                    )
+
+
+def _transition_kind(naive: dt.datetime, zone: zoneinfo.ZoneInfo) -> Literal["gap", "ambiguous"] | None:
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return None
+    # In a gap, the resolved instant reads back as a different wall time.
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        return "gap"
+    return "ambiguous"
