@@ -10,6 +10,7 @@ from api.runner import Job
 from api.settings import Settings
 from api.sla.cache import SlaConfigCache
 from api.sla.hook import BREACH, WARNING
+from api.sla.reevaluation import ReevaluationJob
 from api.tickets.hooks import AUTO_CLOSE
 from api.tickets.seam import Config
 from api.tickets.service import auto_close_handler, config_from, moment_handler
@@ -31,6 +32,7 @@ def build_jobs(engine: AsyncEngine, settings: Settings, sla_cache: SlaConfigCach
         sla_cache = SlaConfigCache(asyncpg_dsn(settings.database_url or ""))
     jobs: list[Job] = [
         TimerJob(engine, timer_handlers(settings, sla_cache)),
+        ReevaluationJob(engine, settings),
         DeliveryJob(engine, settings),
         RetentionJob(engine, settings),
     ]

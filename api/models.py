@@ -5,7 +5,7 @@ from api.db import Base
 from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
-from api.sla.models import SlaPolicy, SlaPolicyVersion
+from api.sla.models import SlaPolicy, SlaPolicyVersion, SlaReevaluation
 from api.tickets.models import Comment, Ticket
 from api.timers.models import Timer
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -23,6 +23,7 @@ __all__ = [
     "IdempotencyKey",
     "SlaPolicy",
     "SlaPolicyVersion",
+    "SlaReevaluation",
     "Ticket",
     "Timer",
     "WebhookAttempt",

@@ -21,6 +21,7 @@ EventType = Literal[
     "ticket.closed",
     "sla.warning",
     "sla.breached",
+    "sla.updated",
 ]
 
 

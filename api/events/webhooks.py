@@ -136,6 +136,17 @@ def _sla(item: NewEvent) -> catalog.SlaEventData:
     )
 
 
+def _sla_updated(item: NewEvent) -> catalog.SlaUpdatedData:
+    data = item.data
+    return catalog.SlaUpdatedData(
+        ticket=_ticket(item),
+        previous=msgspec.convert(data["previous"], catalog.SlaPolicyRef | None, strict=False),
+        current=msgspec.convert(data["current"], catalog.SlaPolicyRef | None, strict=False),
+        reason=data["reason"],
+        metrics=msgspec.convert(data["metrics"], list[catalog.SlaMetricSnapshot], strict=False),
+    )
+
+
 _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.created": _ticket_event,
     "ticket.updated": _ticket_event,
@@ -147,4 +158,5 @@ _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.resolved": _resolved,
     "sla.warning": _sla,
     "sla.breached": _sla,
+    "sla.updated": _sla_updated,
 }

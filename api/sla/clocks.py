@@ -70,6 +70,28 @@ class Target:
     warning_minutes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A stretch of a cycle that did not count, and the status that paused it."""
+
+    start: dt.datetime
+    end: dt.datetime | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierCycle:
+    cycle: int
+    target_minutes: int
+    started_at: dt.datetime
+    fulfilled_at: dt.datetime | None
+    breached_at: dt.datetime | None
+
+
+EARLIER_CYCLES_KEPT: Final = 20
+"""Past cycles a metric keeps (next response starts one per customer burst): the history has the rest."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metric:
     cycle: int
@@ -84,6 +106,8 @@ class Metric:
     warned_at: dt.datetime | None = None
     breached_at: dt.datetime | None = None
     fulfilled_at: dt.datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    earlier: tuple[EarlierCycle, ...] = ()
 
     @property
     def state(self) -> State:
@@ -135,9 +159,20 @@ class Moment:
     metric_state: Metric
 
 
-def _start(target: Target, clock: Clock, at: dt.datetime, cycle: int) -> Metric:
+def _start(target: Target, clock: Clock, at: dt.datetime, previous: Metric | None = None) -> Metric:
+    earlier: tuple[EarlierCycle, ...] = ()
+    if previous is not None:
+        done = EarlierCycle(
+            previous.cycle,
+            previous.target_minutes,
+            previous.started_at,
+            previous.fulfilled_at,
+            previous.breached_at,
+        )
+        earlier = (*previous.earlier, done)[-EARLIER_CYCLES_KEPT:]
     return Metric(
-        cycle=cycle,
+        cycle=1 if previous is None else previous.cycle + 1,
+        earlier=earlier,
         target_minutes=target.minutes,
         business=target.business,
         warning_minutes=target.warning_minutes,
@@ -148,24 +183,34 @@ def _start(target: Target, clock: Clock, at: dt.datetime, cycle: int) -> Metric:
     )
 
 
-def _pause(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
+def _stop(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
     if metric.running_since is None:
         return metric
     used = metric.consumed(clock, at)
     return dataclasses.replace(metric, consumed_seconds=used.total_seconds(), running_since=None, due_at=None)
 
 
+def _pause(metric: Metric, clock: Clock, at: dt.datetime, reason: str) -> Metric:
+    if metric.running_since is None:
+        return metric
+    stopped = _stop(metric, clock, at)
+    return dataclasses.replace(stopped, pauses=(*stopped.pauses, Pause(at, None, reason)))
+
+
 def _resume(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
     if metric.running_since is not None or metric.fulfilled_at is not None:
         return metric
+    pauses = metric.pauses
+    if pauses and pauses[-1].end is None:
+        pauses = (*pauses[:-1], dataclasses.replace(pauses[-1], end=at))
     left = dt.timedelta(minutes=metric.target_minutes) - dt.timedelta(seconds=metric.consumed_seconds)
-    return dataclasses.replace(metric, running_since=at, due_at=_due(clock, at, left))
+    return dataclasses.replace(metric, running_since=at, due_at=_due(clock, at, left), pauses=pauses)
 
 
 def _fulfil(metric: Metric, clock: Clock, at: dt.datetime) -> Metric:
     if metric.fulfilled_at is not None:
         return metric
-    return dataclasses.replace(_pause(metric, clock, at), fulfilled_at=at)
+    return dataclasses.replace(_stop(metric, clock, at), fulfilled_at=at)
 
 
 def _due(clock: Clock, at: dt.datetime, left: dt.timedelta) -> dt.datetime:
@@ -183,9 +228,9 @@ def retarget(metric: Metric, target: Target, clocks: Clocks, at: dt.datetime) ->
         target.warning_minutes,
     ):
         return metric
-    paused = _pause(metric, clocks(metric.business), at)
+    stopped = _stop(metric, clocks(metric.business), at)
     changed = dataclasses.replace(
-        paused,
+        stopped,
         target_minutes=target.minutes,
         business=target.business,
         warning_minutes=target.warning_minutes,
@@ -229,7 +274,7 @@ def step(
         metric = _transition(name, metric, target, clock, facts)
         if metric is not None:
             running = _runs(name, facts.status)
-            result[name] = _resume(metric, clock, at) if running else _pause(metric, clock, at)
+            result[name] = _resume(metric, clock, at) if running else _pause(metric, clock, at, facts.status)
     moments: list[Moment] = []
     for name, metric in result.items():
         metric, passed = _moments(name, metric, at)
@@ -245,27 +290,28 @@ def _transition(
     done = facts.status in DONE_STATUSES
     if name == "first_response":
         if metric is None:
-            metric = _start(target, clock, facts.created_at, 1)
+            metric = _start(target, clock, facts.created_at)
         if facts.public_agent_reply or done:
             metric = _fulfil(metric, clock, at)
         return metric
     if name == "resolution":
         if metric is None:
-            metric = _start(target, clock, facts.created_at, 1)
+            metric = _start(target, clock, facts.created_at)
         if done:
             return _fulfil(metric, clock, at)
         if metric.fulfilled_at is not None:  # reopened: continue from the time already consumed
-            metric = dataclasses.replace(metric, fulfilled_at=None)
+            resolved = Pause(metric.fulfilled_at, None, "resolved")
+            metric = dataclasses.replace(metric, fulfilled_at=None, pauses=(*metric.pauses, resolved))
         return metric
     if name == "next_response":
         if metric is not None and metric.fulfilled_at is None and (facts.public_agent_reply or done):
             return _fulfil(metric, clock, at)
         if facts.public_customer_message and not done and (metric is None or metric.fulfilled_at is not None):
-            return _start(target, clock, at, 1 if metric is None else metric.cycle + 1)
+            return _start(target, clock, at, metric)
         return metric
     # periodic update: each public agent reply ends the running cycle and starts the next one.
     if facts.public_agent_reply and not done:
-        return _start(target, clock, at, 1 if metric is None else metric.cycle + 1)
+        return _start(target, clock, at, None if metric is None else _fulfil(metric, clock, at))
     if metric is not None and done:
         return _fulfil(metric, clock, at)
     return metric

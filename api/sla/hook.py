@@ -22,7 +22,7 @@ import msgspec
 from api.events.service import NewEvent
 from api.sla import clocks
 from api.sla.policies import Policy, select
-from api.sla.schemas import SlaMetric, TicketSla
+from api.sla.schemas import SlaCycle, SlaMetric, SlaPause, TicketSla
 from api.tickets import store
 from api.tickets.seam import Effects, Hook, TicketChange
 
@@ -69,6 +69,11 @@ def _metric(doc: SlaMetric) -> clocks.Metric:
         warned_at=doc.warned_at,
         breached_at=doc.breached_at,
         fulfilled_at=doc.fulfilled_at,
+        pauses=tuple(clocks.Pause(p.start, p.end, p.reason) for p in doc.pauses),
+        earlier=tuple(
+            clocks.EarlierCycle(c.cycle, c.target_minutes, c.started_at, c.fulfilled_at, c.breached_at)
+            for c in doc.earlier_cycles
+        ),
     )
 
 
@@ -87,6 +92,17 @@ def _doc(name: clocks.MetricName, metric: clocks.Metric) -> SlaMetric:
         warned_at=metric.warned_at,
         breached_at=metric.breached_at,
         fulfilled_at=metric.fulfilled_at,
+        pauses=[SlaPause(start=p.start, end=p.end, reason=p.reason) for p in metric.pauses],
+        earlier_cycles=[
+            SlaCycle(
+                cycle=c.cycle,
+                target_minutes=c.target_minutes,
+                started_at=c.started_at,
+                fulfilled_at=c.fulfilled_at,
+                breached_at=c.breached_at,
+            )
+            for c in metric.earlier
+        ],
     )
 
 
@@ -110,7 +126,9 @@ def sla_hook(change: TicketChange) -> Effects:
     policy = select(config.policies, after)
     if policy is None:
         # No policy applies (any more): no state, no timers — a deactivated policy leaves nothing behind.
-        return Effects(fields=dict(_NO_SLA)) if previous is not None else Effects()
+        if previous is None:
+            return Effects()
+        return Effects(fields=dict(_NO_SLA), events=[_updated(change, previous, None, dict(_NO_SLA))])
     metrics: dict[clocks.MetricName, clocks.Metric] = {}
     if previous is not None:
         metrics = {m.metric: _metric(m) for m in previous.metrics}
@@ -132,7 +150,40 @@ def sla_hook(change: TicketChange) -> Effects:
         "sla_breached": any(m.breached_at is not None for m in stepped.values()),
     }
     events = [_event(change, sla, moment, fields) for moment in moments]
+    if change.before is not None and _targets_changed(previous, sla):
+        events.insert(0, _updated(change, previous, sla, fields))
     return Effects(fields=fields, events=events, timers=_timers(stepped))
+
+
+def _targets_changed(previous: TicketSla | None, current: TicketSla) -> bool:
+    """Whether the policy version or a metric's target changed (what ``sla.updated`` reports)."""
+    if previous is None:
+        return True
+    if (previous.policy_id, previous.policy_version) != (current.policy_id, current.policy_version):
+        return True
+    before = {m.metric: (m.target_minutes, m.business) for m in previous.metrics}
+    return any(
+        before.get(m.metric, (m.target_minutes, m.business)) != (m.target_minutes, m.business)
+        for m in current.metrics
+    )
+
+
+def _policy_ref(sla: TicketSla | None) -> dict[str, Any] | None:
+    return None if sla is None else {"policy_id": str(sla.policy_id), "policy_version": sla.policy_version}
+
+
+def _updated(
+    change: TicketChange, previous: TicketSla | None, current: TicketSla | None, fields: dict[str, Any]
+) -> NewEvent:
+    """History of why a ticket's SLA changed: another policy or version applies, or none any more."""
+    data = {
+        "ticket": store.summary({**change.after, **fields}),
+        "previous": _policy_ref(previous),
+        "current": _policy_ref(current),
+        "reason": change.cause,
+        "metrics": [msgspec.to_builtins(m) for m in current.metrics] if current is not None else [],
+    }
+    return NewEvent(type="sla.updated", ticket_id=change.after["id"], ctx=change.ctx, data=data)
 
 
 def _timers(metrics: Mapping[clocks.MetricName, clocks.Metric]) -> dict[tuple[str, str], dt.datetime]:

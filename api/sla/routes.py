@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import ResponseHeader
+from litestar.datastructures import ResponseHeader, State
 from litestar.params import Body, FromPath
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
-from api.db import Transaction
+from api.db import Transaction, unit_of_work
 from api.idempotency import IdempotencyKeyHeader, idempotent
 from api.openapi import problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -28,6 +31,16 @@ def _with_etag(policy: SlaPolicyRead, status_code: int = 200) -> Response[SlaPol
     return Response(policy, status_code=status_code, headers={"ETag": f'"{policy.version}"'})
 
 
+@asynccontextmanager
+async def _policy_change(state: State) -> AsyncIterator[AsyncConnection]:
+    """The change's unit of work; once it has committed, this process drops its cached policies at once
+    (other processes drop theirs when the NOTIFY sent at commit reaches them, milliseconds later), so
+    the caller's next ticket change sees the policy it was just told about."""
+    async with unit_of_work(state) as tx:
+        yield tx
+    state.sla_cache.drop()
+
+
 class SlaPolicyController(Controller):
     path = "/v1/sla-policies"
     tags = ["SLA policies"]
@@ -36,7 +49,6 @@ class SlaPolicyController(Controller):
     @post(operation_id="createSlaPolicy", opt=problems(409), response_headers=ETAG)
     async def create_policy(
         self,
-        tx: Transaction,
         request: Request[Principal, Any, Any],
         data: Annotated[SlaPolicyCreate, Body()],
         idempotency_key: IdempotencyKeyHeader = None,
@@ -46,10 +58,12 @@ class SlaPolicyController(Controller):
         Policies are tried in `position` order and the first whose conditions a ticket meets applies.
         """
 
-        async def work() -> Response[Any]:
-            return _with_etag(await service.create_policy(tx, data), 201)
+        async with _policy_change(request.app.state) as tx:
 
-        return await idempotent(tx, request, idempotency_key, data, work)
+            async def work() -> Response[Any]:
+                return _with_etag(await service.create_policy(tx, data), 201)
+
+            return await idempotent(tx, request, idempotency_key, data, work)
 
     @get(operation_id="listSlaPolicies")
     async def list_policies(
@@ -66,7 +80,7 @@ class SlaPolicyController(Controller):
     @patch("/{policy_id:uuid}", operation_id="updateSlaPolicy", opt=problems(404, 412), response_headers=ETAG)
     async def update_policy(
         self,
-        tx: Transaction,
+        request: Request[Principal, Any, Any],
         policy_id: FromPath[uuid.UUID],
         data: Annotated[SlaPolicyUpdate, Body()],
         if_match: IfMatch = None,
@@ -75,4 +89,6 @@ class SlaPolicyController(Controller):
 
         Tickets pick up the change at their next change or timer.
         """
-        return _with_etag(await service.update_policy(tx, policy_id, data, expected_version(if_match)))
+        async with _policy_change(request.app.state) as tx:
+            policy = await service.update_policy(tx, policy_id, data, expected_version(if_match))
+        return _with_etag(policy)

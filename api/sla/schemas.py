@@ -101,6 +101,24 @@ class SlaPolicyPage(Page[SlaPolicyRead]):
     pass
 
 
+class SlaPause(msgspec.Struct, kw_only=True):
+    """A stretch of the cycle that did not count: ``reason`` is the ticket status that paused it."""
+
+    start: dt.datetime
+    end: dt.datetime | None
+    reason: str
+
+
+class SlaCycle(msgspec.Struct, kw_only=True):
+    """An earlier cycle of the metric (the last 20 are kept; the ticket's history has every one)."""
+
+    cycle: int
+    target_minutes: int
+    started_at: dt.datetime
+    fulfilled_at: dt.datetime | None
+    breached_at: dt.datetime | None
+
+
 class SlaMetric(msgspec.Struct, kw_only=True):
     """One SLA metric of a ticket, as of its last change (``due_at`` is null while paused)."""
 
@@ -119,6 +137,8 @@ class SlaMetric(msgspec.Struct, kw_only=True):
     warned_at: dt.datetime | None
     breached_at: dt.datetime | None
     fulfilled_at: dt.datetime | None
+    pauses: list[SlaPause]
+    earlier_cycles: list[SlaCycle]
 
 
 class TicketSla(msgspec.Struct, kw_only=True):

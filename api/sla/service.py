@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.db import raw_connection, raw_transaction
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
+from api.sla import reevaluation
 from api.sla.cache import CHANNEL
 from api.sla.schemas import (
     Conditions,
@@ -77,6 +78,7 @@ async def _record_version(raw: asyncpg.Connection, read: SlaPolicyRead) -> None:
         _json(read),
     )
     await raw.execute("SELECT pg_notify($1, $2)", CHANNEL, str(read.id))
+    await reevaluation.request(raw, f"SLA policy {read.id} version {read.version}")
 
 
 async def create_policy(conn: AsyncConnection, data: SlaPolicyCreate) -> SlaPolicyRead:

@@ -49,7 +49,8 @@ class Ticket(Base):
         Index("ix_tickets_assignee_status_created", "assignee_id", "status", "created_at", "id"),
         Index("ix_tickets_tags", "tags", postgresql_using="gin"),
         Index("ix_tickets_search", "search", postgresql_using="gin"),
-        Index("ix_tickets_sla_due", "sla_due_at", "id", postgresql_where=text("sla_due_at IS NOT NULL")),
+        # Lists sort by the next SLA due instant (none: last) and filter on it with the same expression.
+        Index("ix_tickets_sla_due", text("(coalesce(sla_due_at, 'infinity'::timestamptz))"), "id"),
         Index("ix_tickets_sla_breached", "id", postgresql_where=text("sla_breached")),
         Index("ix_tickets_sla_policy", text("(sla ->> 'policy_id')")),
     )

@@ -15,7 +15,13 @@ from api.pagination import decode_cursor, encode_cursor, render_page
 from api.tickets import store
 from api.tickets.schemas import Sort
 
-_SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "priority": "priority_rank"}
+# Sort keys; a ticket without a running SLA metric sorts after every due instant.
+_SORT_KEYS = {
+    "created": "t.created_at",
+    "updated": "t.updated_at",
+    "priority": "t.priority_rank",
+    "sla_due": "coalesce(t.sla_due_at, 'infinity'::timestamptz)",
+}
 
 
 class TicketFilters(msgspec.Struct, kw_only=True):
@@ -32,6 +38,8 @@ class TicketFilters(msgspec.Struct, kw_only=True):
     updated_after: dt.datetime | None = None
     updated_before: dt.datetime | None = None
     q: str | None = None
+    sla_breached: bool | None = None
+    sla_due_before: dt.datetime | None = None
 
 
 def _assignee_condition(p: store.Params, values: list[str], me: uuid.UUID | None) -> str:
@@ -103,6 +111,10 @@ def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list
     ):
         if bound is not None:
             conditions.append(f"t.{column} {op} {p.add(bound)}")
+    if filters.sla_breached is not None:
+        conditions.append(f"t.sla_breached = {p.add(filters.sla_breached)}")
+    if filters.sla_due_before is not None:
+        conditions.append(f"{_SORT_KEYS['sla_due']} < {p.add(filters.sla_due_before)}")
     if filters.q:
         conditions.append(f"t.search @@ websearch_to_tsquery('english', {p.add(search_text(filters.q))})")
     return conditions
@@ -124,7 +136,7 @@ def _keyset(sort: Sort, cursor: str, p: store.Params) -> str:
             errors=[FieldError("query", "cursor", "not a cursor returned by this list")],
         ) from None
     operator = "<" if sort.startswith("-") else ">"
-    return f"(t.{_SORT_COLUMNS[name]}, t.id) {operator} ({p.add(key)}, {p.add(last_id)})"
+    return f"({_SORT_KEYS[name]}, t.id) {operator} ({p.add(key)}, {p.add(last_id)})"
 
 
 def _plan_reusable(filters: TicketFilters) -> bool:
@@ -136,6 +148,7 @@ def _plan_reusable(filters: TicketFilters) -> bool:
         or filters.created_before
         or filters.updated_after
         or filters.updated_before
+        or filters.sla_due_before
     )
 
 
@@ -161,7 +174,7 @@ async def list_tickets(
     if cursor is not None:
         conditions.append(_keyset(sort, cursor, p))
     name = sort.lstrip("-")
-    column = _SORT_COLUMNS[name]
+    key_sql = _SORT_KEYS[name]
     d = "DESC" if sort.startswith("-") else "ASC"
     in_order = f"ORDER BY shown.sort_key {d}, shown.id {d}"
     # Plan caching: with the page size written into the statement, PostgreSQL plans a filter combination
@@ -182,8 +195,8 @@ async def list_tickets(
     where_sql = "WHERE " + " AND ".join(conditions) if conditions else ""
     sql = f"""
 WITH page AS (
-    SELECT t.id, t.{column} AS sort_key FROM tickets t {where_sql}
-    ORDER BY t.{column} {d}, t.id {d} LIMIT {fetched}
+    SELECT t.id, {key_sql} AS sort_key FROM tickets t {where_sql}
+    ORDER BY {key_sql} {d}, t.id {d} LIMIT {fetched}
 ), shown AS (SELECT * FROM page ORDER BY sort_key {d}, id {d} LIMIT {shown})
 SELECT (SELECT count(*) FROM page) AS found,
        coalesce(json_agg({store.JSON_OBJECT} {in_order}), '[]')::text AS data,

@@ -130,7 +130,13 @@ class TicketController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         include_total: IncludeTotal = False,
-        sort: Annotated[Sort, _q("Order: created, updated or priority; `-` for descending.")] = "-created",
+        sort: Annotated[
+            Sort,
+            _q(
+                "Order: created, updated, priority or sla_due (the next SLA due instant; tickets without "
+                "one last); `-` for descending."
+            ),
+        ] = "-created",
         status: Annotated[list[Status] | None, _q("Any of these statuses (repeat the parameter).")] = None,
         priority: Annotated[list[Priority] | None, _q("Any of these priorities.")] = None,
         assignee: Annotated[
@@ -145,6 +151,12 @@ class TicketController(Controller):
         updated_after: Annotated[dt.datetime | None, _q("Updated at or after.")] = None,
         updated_before: Annotated[dt.datetime | None, _q("Updated before.")] = None,
         q: Annotated[str | None, _q("Full-text search over subject and comments.", max_length=500)] = None,
+        sla_breached: Annotated[
+            bool | None, _q("Tickets with (true) or without (false) an SLA breach.")
+        ] = None,
+        sla_due_before: Annotated[
+            dt.datetime | None, _q("A running SLA metric falls due before this.")
+        ] = None,
     ) -> Response[TicketPage]:
         """List tickets.
 
@@ -164,6 +176,8 @@ class TicketController(Controller):
             updated_after=updated_after,
             updated_before=updated_before,
             q=q,
+            sla_breached=sla_breached,
+            sla_due_before=sla_due_before,
         )
         page = await queries.list_tickets(
             statement_pool(request.app.state),

@@ -15,7 +15,7 @@ Status = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["api", "email", "web", "chat", "phone"]
 AuthorType = Literal["agent", "customer", "system"]
-Sort = Literal["created", "-created", "updated", "-updated", "priority", "-priority"]
+Sort = Literal["created", "-created", "updated", "-updated", "priority", "-priority", "sla_due", "-sla_due"]
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Cannot log in since Monday"])]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=65_536)]

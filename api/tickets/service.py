@@ -333,6 +333,11 @@ class Write:
     extra_sql: list[str] = field(default_factory=list)
     params: store.Params = field(default_factory=store.Params)
 
+    def touches(self, row: asyncpg.Record) -> bool:
+        """Whether this is an update of the ticket (``updated_at``), as opposed to a change only hooks
+        make (an SLA moment, a re-evaluation): those change the version, not the update time."""
+        return bool(self.fields or self.extra_sql) or self.status != row["status"]
+
 
 def decide(row: asyncpg.Record, ctx: Context, changes: dict[str, Any]) -> Write:
     """Apply the lifecycle rules to requested changes of a locked ticket."""
@@ -369,7 +374,8 @@ async def _after(
     if "assignee_id" in write.fields or "group_id" in write.fields:
         after.update(await _refs(raw, after["assignee_id"], after["group_id"]))
     after["version"] = row["version"] + 1
-    after["updated_at"] = at
+    if write.touches(row):
+        after["updated_at"] = at
     return after
 
 
@@ -451,7 +457,8 @@ async def _write(
         )
     sets += write.extra_sql
     sets.append(f"version = {p.add(row['version'] + 1)}")
-    sets.append(f"updated_at = {p.add(at)}")
+    if write.touches(row):
+        sets.append(f"updated_at = {p.add(at)}")
     owned, kinds, keys, dues = timers.sync_args(outcome.owned_timer_kinds, outcome.timers)
     sync = timers.sync_ctes("$1", p.add(owned), p.add(kinds), p.add(keys), p.add(dues))
     new = await raw.fetchrow(

@@ -119,6 +119,8 @@ class SlaMetricSnapshot(msgspec.Struct, kw_only=True):
     warned_at: dt.datetime | None
     breached_at: dt.datetime | None
     fulfilled_at: dt.datetime | None
+    pauses: list[dict[str, Any]] = []
+    earlier_cycles: list[dict[str, Any]] = []
 
 
 class SlaEventData(msgspec.Struct, kw_only=True):
@@ -128,6 +130,23 @@ class SlaEventData(msgspec.Struct, kw_only=True):
     policy_id: uuid.UUID
     policy_version: int
     metric: SlaMetricSnapshot
+
+
+class SlaPolicyRef(msgspec.Struct, kw_only=True):
+    policy_id: uuid.UUID
+    policy_version: int
+
+
+class SlaUpdatedData(msgspec.Struct, kw_only=True):
+    """Another SLA policy or policy version applies to the ticket, or none any more, and why."""
+
+    ticket: TicketSummary
+    previous: SlaPolicyRef | None
+    current: SlaPolicyRef | None
+    reason: str
+    """The change that caused it: ``created``, ``updated``, ``commented``, ``timer`` or ``reevaluated``
+    (a policy was edited, activated or deactivated)."""
+    metrics: list[SlaMetricSnapshot]
 
 
 class TicketResolvedData(msgspec.Struct, kw_only=True):
@@ -184,6 +203,7 @@ for _name, _description, _data in (
     ("ticket.closed", "A ticket was closed.", TicketEventData),
     ("sla.warning", "An SLA metric falls due within its warning lead time.", SlaEventData),
     ("sla.breached", "An SLA metric passed its due instant unfulfilled.", SlaEventData),
+    ("sla.updated", "Another SLA policy (version) applies to a ticket, or none any more.", SlaUpdatedData),
     ("webhook.test", "A test event sent on request to one endpoint.", WebhookTestData),
     ("endpoint.disabled", "A webhook endpoint was disabled automatically.", EndpointDisabledData),
 ):

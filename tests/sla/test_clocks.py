@@ -134,3 +134,21 @@ def test_timers_declared_are_the_moments_still_ahead():
         ("breached", "first_response"): _at(60),
         ("breached", "resolution"): _at(240),
     }
+
+
+def test_pauses_and_earlier_cycles_are_recorded_for_the_explanation():
+    metrics, _ = _step({}, 0, status="new", previous=None)
+    metrics, _ = _step(metrics, 10, status="pending")
+    metrics, _ = _step(metrics, 30, status="open", previous="pending")
+    metrics, _ = _step(metrics, 40, status="resolved")
+    metrics, _ = _step(metrics, 50, status="open", previous="resolved")
+    assert metrics["resolution"].pauses == (
+        clocks.Pause(_at(10), _at(30), "pending"),
+        clocks.Pause(_at(40), _at(50), "resolved"),
+    )
+    assert metrics["resolution"].consumed(CALENDAR_TIME, _at(60)) == dt.timedelta(minutes=30)
+    metrics, _ = _step(metrics, 70, public_agent_reply=True)
+    metrics, _ = _step(metrics, 80, public_agent_reply=True)
+    periodic = metrics["periodic_update"]
+    assert periodic.cycle == 2
+    assert periodic.earlier == (clocks.EarlierCycle(1, 120, _at(70), _at(80), None),)

@@ -121,24 +121,7 @@ async def test_a_due_breach_timer_records_the_breach_once(
     _, headers = agent
     await _policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent")
-    # Let two hours pass for this ticket: move its clocks and timers back in time.
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await conn.execute(
-            """UPDATE tickets SET created_at = created_at - interval '2 hours',
-                   sla = jsonb_set(jsonb_set(sla, '{metrics,0,due_at}',
-                         to_jsonb(to_char((now() - interval '1 hour') AT TIME ZONE 'UTC',
-                                          'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
-                         '{metrics,0,running_since}', to_jsonb(to_char((now() - interval '2 hours')
-                         AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
-               WHERE id = $1""",
-            ticket["id"],
-        )
-        await conn.execute(
-            "UPDATE timers SET due_at = now() - interval '1 hour' WHERE ticket_id = $1", ticket["id"]
-        )
-    finally:
-        await conn.close()
+    await _breach_now(database_url, ticket["id"])
     [job] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
     await job.run_once()
     await job.run_once()
@@ -180,3 +163,111 @@ async def test_resolved_event_carries_the_sla_outcome(client, admin_headers, age
         "first_response": "met",
         "resolution": "met",
     }
+
+
+async def test_lists_filter_and_sort_by_sla(client, admin_headers, agent):
+    _, headers = agent
+    await _policy(client, admin_headers)
+    tight = {**URGENT, "name": "High", "position": 1}
+    tight["conditions"] = {"all": [{"field": "priority", "operator": "is", "value": "high"}]}
+    tight["targets"] = {"high": {"first_response": {"minutes": 5}}}
+    await _policy(client, admin_headers, tight)
+    none = await create_ticket(client, headers)
+    urgent = await create_ticket(client, headers, priority="urgent")  # due in 60 minutes
+    high = await create_ticket(client, headers, priority="high")  # due in 5 minutes
+
+    async def ids(**params):
+        r = await client.get("/v1/tickets", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return [t["id"] for t in r.json()["data"]]
+
+    assert await ids(sort="sla_due") == [high["id"], urgent["id"], none["id"]]
+    assert await ids(sort="-sla_due") == [none["id"], urgent["id"], high["id"]]
+    # Keyset pages continue past the tickets without a due instant.
+    first = (await client.get("/v1/tickets", params={"sort": "sla_due", "limit": 2}, headers=headers)).json()
+    rest = await ids(sort="sla_due", limit=2, cursor=first["next_cursor"])
+    assert [t["id"] for t in first["data"]] + rest == [high["id"], urgent["id"], none["id"]]
+    due = _metric(urgent, "first_response")["due_at"]
+    assert await ids(sla_due_before=due, sort="created") == [high["id"]]
+    assert await ids(sla_breached="false", sort="created") == [none["id"], urgent["id"], high["id"]]
+    assert await ids(sla_breached="true") == []
+
+
+async def _reevaluate(engine, settings):
+    [job] = [j for j in build_jobs(engine, settings) if j.name == "sla-reevaluation"]
+    for _ in range(10):
+        if not await job.run_once():
+            return
+    raise AssertionError("re-evaluation did not finish")
+
+
+async def _breach_now(database_url, ticket_id):
+    """Let the ticket's first-response due instant pass: move it (and its timers) an hour into the past."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            """UPDATE tickets SET sla = jsonb_set(sla, '{metrics,0,due_at}', to_jsonb(
+                   to_char((now() - interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+               WHERE id = $1""",
+            ticket_id,
+        )
+        await conn.execute(
+            "UPDATE timers SET due_at = now() - interval '1 hour' WHERE ticket_id = $1", ticket_id
+        )
+    finally:
+        await conn.close()
+
+
+async def test_deactivating_a_policy_with_breached_tickets_clears_them_in_the_background(
+    client, admin_headers, agent, database_url, engine, settings
+):
+    _, headers = agent
+    policy = await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    await _breach_now(database_url, ticket["id"])
+    [timers] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
+    await timers.run_once()
+    breached = (await client.get("/v1/tickets", params={"sla_breached": "true"}, headers=headers)).json()
+    assert [t["id"] for t in breached["data"]] == [ticket["id"]]
+
+    r = await client.patch(f"{POLICIES}/{policy['id']}", json={"active": False}, headers=admin_headers)
+    assert r.status_code == 200
+    await _reevaluate(engine, settings)
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert got["sla"] is None
+    assert await _timers(database_url, ticket["id"]) == []
+    assert (await client.get("/v1/tickets", params={"sla_breached": "true"}, headers=headers)).json()[
+        "data"
+    ] == []
+    events = await events_of(client, headers, ticket["id"])
+    [updated] = [e for e in events if e["type"] == "sla.updated"]
+    assert updated["data"]["reason"] == "reevaluated"
+    assert updated["data"]["current"] is None
+    assert updated["actor"]["name"] == "sla-reevaluation"
+    # The breach stays in the history.
+    assert [e["type"] for e in events].count("sla.breached") == 1
+
+
+async def test_a_policy_edit_retargets_open_tickets_keeping_consumed_time(
+    client, admin_headers, agent, engine, settings
+):
+    _, headers = agent
+    policy = await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    before = _metric(ticket, "resolution")
+    targets = {"urgent": {"first_response": {"minutes": 60}, "resolution": {"minutes": 480}}}
+    r = await client.patch(f"{POLICIES}/{policy['id']}", json={"targets": targets}, headers=admin_headers)
+    assert r.status_code == 200
+    await _reevaluate(engine, settings)
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert got["sla"]["policy_version"] == 2
+    after = _metric(got, "resolution")
+    assert after["target_minutes"] == 480
+    # The deadline moved by the extra four hours (give or take the moment of re-evaluation).
+    import datetime as dt
+
+    moved = dt.datetime.fromisoformat(after["due_at"]) - dt.datetime.fromisoformat(before["due_at"])
+    assert dt.timedelta(hours=4) <= moved < dt.timedelta(hours=4, seconds=30)
+    assert got["updated_at"] == ticket["updated_at"]  # a re-evaluation is not an update of the ticket
+    types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
+    assert types.count("sla.updated") == 1

@@ -47,14 +47,23 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("policy_id", "version", name=op.f("pk_sla_policy_versions")),
     )
+    op.create_table(
+        "sla_reevaluations",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("after_ticket_id", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("tickets_changed", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_reevaluations")),
+    )
     op.add_column("tickets", sa.Column("sla", postgresql.JSONB(), nullable=True))
     op.add_column("tickets", sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("tickets", sa.Column("sla_breached", sa.Boolean(), server_default="false", nullable=False))
     op.create_index(
         "ix_tickets_sla_due",
         "tickets",
-        ["sla_due_at", "id"],
-        postgresql_where=sa.text("sla_due_at IS NOT NULL"),
+        [sa.text("(coalesce(sla_due_at, 'infinity'::timestamptz))"), "id"],
     )
     op.create_index("ix_tickets_sla_breached", "tickets", ["id"], postgresql_where=sa.text("sla_breached"))
     op.create_index("ix_tickets_sla_policy", "tickets", [sa.text("((sla ->> 'policy_id'))")])
@@ -67,5 +76,6 @@ def downgrade() -> None:
     op.drop_column("tickets", "sla_breached")
     op.drop_column("tickets", "sla_due_at")
     op.drop_column("tickets", "sla")
+    op.drop_table("sla_reevaluations")
     op.drop_table("sla_policy_versions")
     op.drop_table("sla_policies")
