@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db import asyncpg_dsn
 from api.runner import Job
 from api.settings import Settings
-from api.sla.cache import SlaConfigCache
+from api.sla.cache import SlaConfigCache, load
 from api.sla.hook import BREACH, WARNING
 from api.sla.reevaluation import ReevaluationJob
 from api.tickets.hooks import AUTO_CLOSE
@@ -19,17 +18,18 @@ from api.webhooks.retention import RetentionJob
 from api.webhooks.worker import DeliveryJob
 
 
-def timer_handlers(settings: Settings, sla_cache: SlaConfigCache) -> dict[str, Handler]:
+def timer_handlers(settings: Settings, sla_cache: SlaConfigCache | None) -> dict[str, Handler]:
+    """Without the API process's cache (a standalone worker, tests), timers read the policies afresh."""
+
     async def configure(raw: asyncpg.Connection) -> Config:
-        return config_from(settings, await sla_cache.get(raw))
+        sla = await (sla_cache.get(raw) if sla_cache is not None else load(raw))
+        return config_from(settings, sla)
 
     moment = moment_handler(configure)
     return {AUTO_CLOSE: auto_close_handler(configure), WARNING: moment, BREACH: moment}
 
 
 def build_jobs(engine: AsyncEngine, settings: Settings, sla_cache: SlaConfigCache | None = None) -> list[Job]:
-    if sla_cache is None:
-        sla_cache = SlaConfigCache(asyncpg_dsn(settings.database_url or ""))
     jobs: list[Job] = [
         TimerJob(engine, timer_handlers(settings, sla_cache)),
         ReevaluationJob(engine, settings),
