@@ -16,6 +16,8 @@ from litestar.types import ASGIApp, Scope
 from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
+from api.calendars.cache import CalendarCache
+from api.calendars.routes import BusinessCalendarController
 from api.db import asyncpg_dsn, create_engine, create_statement_pool, provide_transaction
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
@@ -44,9 +46,14 @@ def create_litestar(settings: Settings) -> Litestar:
         app.state.statement_pool = await create_statement_pool(settings)
         app.state.api_key_cache = cache
         await cache.start()
+        calendars = CalendarCache(dsn)
+        app.state.calendar_cache = calendars
+        await calendars.start()
         sla_cache = SlaConfigCache(dsn)
         app.state.sla_cache = sla_cache
-        runner = Runner(dsn, build_jobs(engine, settings, sla_cache)) if settings.run_worker else None
+        runner = (
+            Runner(dsn, build_jobs(engine, settings, sla_cache, calendars)) if settings.run_worker else None
+        )
         app.state.runner = runner
         if runner is not None:
             await runner.start()
@@ -55,6 +62,7 @@ def create_litestar(settings: Settings) -> Litestar:
         finally:
             if runner is not None:
                 await runner.stop()
+            await calendars.stop()
             await cache.stop()
             await sla_cache.stop()
             await app.state.statement_pool.close()
@@ -71,6 +79,7 @@ def create_litestar(settings: Settings) -> Litestar:
             SlaPolicyController,
             list_events,
             WebhookEndpointController,
+            BusinessCalendarController,
         ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.calendars.cache import CalendarCache
 from api.runner import Job
 from api.settings import Settings
-from api.sla.cache import SlaConfigCache, load
+from api.sla.cache import SlaConfigCache, load_all, with_calendars
 from api.sla.hook import BREACH, WARNING
 from api.sla.reevaluation import ReevaluationJob
 from api.tickets.hooks import AUTO_CLOSE
@@ -18,20 +19,28 @@ from api.webhooks.retention import RetentionJob
 from api.webhooks.worker import DeliveryJob
 
 
-def timer_handlers(settings: Settings, sla_cache: SlaConfigCache | None) -> dict[str, Handler]:
+def timer_handlers(
+    settings: Settings, sla_cache: SlaConfigCache | None, calendar_cache: CalendarCache | None
+) -> dict[str, Handler]:
     """Without the API process's cache (a standalone worker, tests), timers read the policies afresh."""
 
     async def configure(raw: asyncpg.Connection) -> Config:
-        sla = await (sla_cache.get(raw) if sla_cache is not None else load(raw))
-        return config_from(settings, sla)
+        if sla_cache is None:
+            return config_from(settings, await load_all(raw))
+        return config_from(settings, await with_calendars(await sla_cache.get(raw), raw, calendar_cache))
 
     moment = moment_handler(configure)
     return {AUTO_CLOSE: auto_close_handler(configure), WARNING: moment, BREACH: moment}
 
 
-def build_jobs(engine: AsyncEngine, settings: Settings, sla_cache: SlaConfigCache | None = None) -> list[Job]:
+def build_jobs(
+    engine: AsyncEngine,
+    settings: Settings,
+    sla_cache: SlaConfigCache | None = None,
+    calendar_cache: CalendarCache | None = None,
+) -> list[Job]:
     jobs: list[Job] = [
-        TimerJob(engine, timer_handlers(settings, sla_cache)),
+        TimerJob(engine, timer_handlers(settings, sla_cache, calendar_cache)),
         ReevaluationJob(engine, settings),
         DeliveryJob(engine, settings),
         RetentionJob(engine, settings),

@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
 from api.auth.models import ApiKey
+from api.calendars.models import BusinessCalendar, BusinessCalendarVersion
 from api.db import Base
 from api.events.models import Event
 from api.idempotency import IdempotencyKey
@@ -15,6 +16,8 @@ metadata = Base.metadata
 __all__ = [
     "Agent",
     "ApiKey",
+    "BusinessCalendar",
+    "BusinessCalendarVersion",
     "Comment",
     "Customer",
     "Event",

@@ -1,4 +1,5 @@
-"""Every route of the people, tickets and events features, called with each role and without a key."""
+"""Every route of the people, tickets, events and business calendar features, called with each role and
+without a key."""
 
 import uuid
 
@@ -45,6 +46,52 @@ ROUTES = [
     ("createComment", "POST", "/v1/tickets/1/comments", {"body": "b", "author_type": "system"}, BOTH),
     ("listTicketEvents", "GET", "/v1/tickets/1/events", None, BOTH),
     ("listEvents", "GET", "/v1/events", None, BOTH),
+    (
+        "createBusinessCalendar",
+        "POST",
+        "/v1/business-calendars",
+        {"name": "C", "time_zone": "UTC", "always_open": True},
+        ADMIN,
+    ),
+    ("listBusinessCalendars", "GET", "/v1/business-calendars", None, ADMIN),
+    ("getBusinessCalendar", "GET", f"/v1/business-calendars/{X}", None, ADMIN),
+    ("updateBusinessCalendar", "PATCH", f"/v1/business-calendars/{X}", {}, ADMIN),
+    (
+        "replaceBusinessCalendar",
+        "PUT",
+        f"/v1/business-calendars/{X}",
+        {"name": "C", "time_zone": "UTC", "always_open": True},
+        ADMIN,
+    ),
+    ("deleteBusinessCalendar", "DELETE", f"/v1/business-calendars/{X}", None, ADMIN),
+    (
+        "importBusinessCalendarHolidays",
+        "POST",
+        f"/v1/business-calendars/{X}/holidays/import",
+        {"country": "DE", "years": [2025]},
+        ADMIN,
+    ),
+    (
+        "uploadBusinessCalendarHolidays",
+        "POST",
+        f"/v1/business-calendars/{X}/holidays/ical",
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nEND:VCALENDAR\r\n",
+        ADMIN,
+    ),
+    (
+        "computeBusinessCalendarDue",
+        "POST",
+        f"/v1/business-calendars/{X}/due",
+        {"start": "2025-01-01T00:00:00Z", "minutes": 60},
+        ADMIN,
+    ),
+    (
+        "computeBusinessCalendarElapsed",
+        "POST",
+        f"/v1/business-calendars/{X}/elapsed",
+        {"from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"},
+        ADMIN,
+    ),
 ]
 
 
@@ -58,7 +105,14 @@ def test_every_feature_route_has_a_role_case(settings):
         if isinstance(handler.operation_id, str)
         if any(
             str(route.path).startswith(p)
-            for p in ("/v1/customers", "/v1/agents", "/v1/groups", "/v1/tickets", "/v1/events")
+            for p in (
+                "/v1/customers",
+                "/v1/agents",
+                "/v1/groups",
+                "/v1/tickets",
+                "/v1/events",
+                "/v1/business-calendars",
+            )
         )
     }
     assert operations == covered
@@ -69,11 +123,16 @@ def test_every_feature_route_has_a_role_case(settings):
 )
 async def test_roles(client, admin_headers, agent, operation, method, path, body, allowed):
     _, agent_headers = agent
-    kwargs = {} if body is None else {"json": body}
-    r = await client.request(method, path, **kwargs)
+    kwargs: dict[str, object] = {}
+    content_headers: dict[str, str] = {}
+    if isinstance(body, bytes):  # an upload: the raw body with its media type
+        kwargs["content"], content_headers = body, {"Content-Type": "text/calendar"}
+    elif body is not None:
+        kwargs["json"] = body
+    r = await client.request(method, path, headers=content_headers, **kwargs)
     assert r.status_code == 401, operation
     for role, headers in (("admin", admin_headers), ("agent", agent_headers)):
-        r = await client.request(method, path, headers=headers, **kwargs)
+        r = await client.request(method, path, headers={**headers, **content_headers}, **kwargs)
         if role in allowed:
             # Allowed: anything the route itself answers (2xx, or 404/409 for the made-up ids), never 401/403.
             assert r.status_code in (200, 201, 404, 409), (operation, role, r.status_code, r.text)

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from api.sla.hook import SlaConfig
+from api.calendars.cache import CalendarCache
+from api.calendars.store import load_schedule
+from api.sla.hook import BusinessTime, Calendar, SlaConfig, decode
 from api.sla.policies import Policy
 from api.sla.schemas import Conditions, SlaPolicyRead, Targets
 
@@ -48,6 +53,25 @@ async def load(raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
 
 def policy_from(read: SlaPolicyRead) -> Policy:
     return Policy.from_read(read)
+
+
+async def with_calendars(
+    config: SlaConfig, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache | None
+) -> SlaConfig:
+    """The configuration with the clock of every calendar its policies use (from the calendar cache, or
+    read afresh without one)."""
+    found: dict[uuid.UUID, Calendar] = {}
+    for calendar_id in config.calendar_ids():
+        getter = calendars.get if calendars is not None else load_schedule
+        loaded = await getter(raw, calendar_id)
+        if loaded is not None:
+            found[calendar_id] = Calendar(BusinessTime(loaded.schedule), loaded.version)
+    return dataclasses.replace(config, calendars=found) if found else config
+
+
+async def load_all(raw: asyncpg.Connection) -> SlaConfig:
+    """Policies and calendars, read afresh (re-evaluation, standalone runners)."""
+    return await with_calendars(await load(raw), raw, None)
 
 
 class SlaConfigCache:
@@ -102,3 +126,23 @@ class SlaConfigCache:
                     self._listener = conn
                     self._value = None
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+
+async def with_earlier_calendars(
+    config: SlaConfig, raw: asyncpg.Connection, tickets: Sequence[asyncpg.Record]
+) -> SlaConfig:
+    """The configuration with the past calendar versions these tickets' SLA states were computed with,
+    so a re-evaluation measures the time already consumed with the calendar it was consumed under."""
+    wanted = set()
+    for ticket in tickets:
+        sla = decode(ticket["sla"])
+        if sla is not None and sla.calendar_id is not None and sla.calendar_version is not None:
+            current = config.calendars.get(sla.calendar_id)
+            if current is None or current.version != sla.calendar_version:
+                wanted.add((sla.calendar_id, sla.calendar_version))
+    earlier: dict[tuple[uuid.UUID, int], Calendar] = {}
+    for calendar_id, version in wanted:
+        loaded = await load_schedule(raw, calendar_id, version)
+        if loaded is not None:
+            earlier[(calendar_id, version)] = Calendar(BusinessTime(loaded.schedule), loaded.version)
+    return dataclasses.replace(config, earlier_calendars=earlier) if earlier else config

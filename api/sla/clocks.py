@@ -218,17 +218,22 @@ def _due(clock: Clock, at: dt.datetime, left: dt.timedelta) -> dt.datetime:
     return at + left if left <= dt.timedelta(0) else clock.add(at, left)
 
 
-def retarget(metric: Metric, target: Target, clocks: Clocks, at: dt.datetime) -> Metric:
-    """The policy or the target changed: keep the time consumed, count the rest against the new target."""
+def retarget(
+    metric: Metric, target: Target, clocks: Clocks, at: dt.datetime, previous_clocks: Clocks | None = None
+) -> Metric:
+    """The policy, the target or the calendar changed: keep the time consumed (measured with the clock it
+    was consumed under, ``previous_clocks`` when the calendar changed), count the rest against the new
+    target with the new clock from that moment."""
     if metric.fulfilled_at is not None:
         return metric
-    if (metric.target_minutes, metric.business, metric.warning_minutes) == (
+    same_target = (metric.target_minutes, metric.business, metric.warning_minutes) == (
         target.minutes,
         target.business,
         target.warning_minutes,
-    ):
+    )
+    if same_target and (previous_clocks is None or not metric.business):
         return metric
-    stopped = _stop(metric, clocks(metric.business), at)
+    stopped = _stop(metric, (previous_clocks or clocks)(metric.business), at)
     changed = dataclasses.replace(
         stopped,
         target_minutes=target.minutes,
@@ -259,8 +264,10 @@ def step(
     targets: Mapping[MetricName, Target],
     clocks: Clocks,
     facts: Facts,
+    previous_clocks: Clocks | None = None,
 ) -> tuple[dict[MetricName, Metric], list[Moment]]:
-    """The metrics after a change, and the warning/breach moments that passed by ``facts.at``."""
+    """The metrics after a change, and the warning/breach moments that passed by ``facts.at``;
+    ``previous_clocks`` when the business calendar changed since the metrics were computed."""
     at = facts.at
     result: dict[MetricName, Metric] = {}
     for name in METRICS:
@@ -269,7 +276,7 @@ def step(
         if target is None:
             continue  # the policy sets no target for it (any old state no longer applies)
         if metric is not None:
-            metric = retarget(metric, target, clocks, at)
+            metric = retarget(metric, target, clocks, at, previous_clocks)
         clock = clocks(target.business)
         metric = _transition(name, metric, target, clock, facts)
         if metric is not None:

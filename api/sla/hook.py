@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from api.calendars import businesstime
 from api.events.service import NewEvent
 from api.sla import clocks
 from api.sla.policies import Policy, select
@@ -32,20 +33,70 @@ _TIMER_KIND = {"warning": WARNING, "breached": BREACH}
 _EVENT_TYPE = {"warning": "sla.warning", "breached": "sla.breached"}
 
 
+class BusinessTime:
+    """A business calendar's open hours as an SLA clock (``api/calendars/businesstime.py``)."""
+
+    def __init__(self, schedule: businesstime.Schedule) -> None:
+        self.schedule = schedule
+
+    def add(self, start: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+        try:
+            return businesstime.add(self.schedule, start, amount)
+        except businesstime.BusinessTimeError:
+            # No open time ahead (every day a holiday, say): the metric can never fall due.
+            return businesstime.MAX_INSTANT
+
+    def elapsed(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        try:
+            return businesstime.elapsed(self.schedule, start, end)
+        except businesstime.BusinessTimeError:
+            return dt.timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    clock: clocks.Clock
+    version: int
+
+
 @dataclass(frozen=True, slots=True)
 class SlaConfig:
-    """The active policies in position order, and the clock of each business calendar."""
+    """The active policies in position order, and the clock and version of each business calendar."""
 
     policies: tuple[Policy, ...] = ()
-    calendars: Mapping[uuid.UUID, clocks.Clock] = field(default_factory=dict)
+    calendars: Mapping[uuid.UUID, Calendar] = field(default_factory=dict)
+    earlier_calendars: Mapping[tuple[uuid.UUID, int], Calendar] = field(default_factory=dict)
+    """Past calendar versions tickets were computed with (loaded by re-evaluation)."""
+
+    def calendar_ids(self) -> set[uuid.UUID]:
+        return {p.calendar_id for p in self.policies if p.calendar_id is not None}
+
+    def calendar_for(self, policy: Policy) -> Calendar | None:
+        return self.calendars.get(policy.calendar_id) if policy.calendar_id else None
 
     def clocks_for(self, policy: Policy) -> clocks.Clocks:
-        business = self.calendars.get(policy.calendar_id) if policy.calendar_id else None
+        return _clocks(self.calendar_for(policy))
 
-        def clock(is_business: bool) -> clocks.Clock:
-            return business if is_business and business is not None else clocks.CALENDAR_TIME
+    def previous_clocks(self, policy: Policy, previous: TicketSla | None) -> clocks.Clocks | None:
+        """The clocks the ticket's metrics were computed with, when its calendar changed since."""
+        current = self.calendar_for(policy)
+        if previous is None or previous.calendar_id is None or previous.calendar_version is None:
+            return None
+        unchanged = current is not None and (previous.calendar_id, previous.calendar_version) == (
+            policy.calendar_id,
+            current.version,
+        )
+        if unchanged:
+            return None
+        earlier = self.earlier_calendars.get((previous.calendar_id, previous.calendar_version))
+        return _clocks(earlier or current)
 
-        return clock
+
+def _clocks(calendar: Calendar | None) -> clocks.Clocks:
+    def clock(is_business: bool) -> clocks.Clock:
+        return calendar.clock if is_business and calendar is not None else clocks.CALENDAR_TIME
+
+    return clock
 
 
 EMPTY = SlaConfig()
@@ -133,12 +184,18 @@ def sla_hook(change: TicketChange) -> Effects:
     if previous is not None:
         metrics = {m.metric: _metric(m) for m in previous.metrics}
     stepped, moments = clocks.step(
-        metrics, policy.targets_for(after["priority"]), config.clocks_for(policy), _facts(change)
+        metrics,
+        policy.targets_for(after["priority"]),
+        config.clocks_for(policy),
+        _facts(change),
+        config.previous_clocks(policy, previous),
     )
+    calendar = config.calendar_for(policy)
     sla = TicketSla(
         policy_id=policy.id,
         policy_version=policy.version,
         calendar_id=policy.calendar_id,
+        calendar_version=None if calendar is None else calendar.version,
         metrics=[_doc(name, metric) for name, metric in stepped.items()],
     )
     if sla == previous:  # unchanged: keep the stored text, so the writer sees no change

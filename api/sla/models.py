@@ -22,7 +22,8 @@ class SlaPolicy(Base):
     position: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
-    calendar_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    calendar_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("business_calendars.id"))
+    """Deleting a calendar a policy uses is refused (409): the default ON DELETE NO ACTION."""
     conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
     targets: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

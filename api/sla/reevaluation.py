@@ -11,6 +11,7 @@ older one, which is then marked finished.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.context import Actor, Context
 from api.db import raw_transaction
 from api.settings import Settings
-from api.sla.cache import load
+from api.sla.cache import load_all, with_earlier_calendars
 from api.tickets import service, store
 
 CHANNEL = "helpdesk_sla_reevaluate"
@@ -36,6 +37,16 @@ async def request(raw: asyncpg.Connection, reason: str) -> None:
     """Ask for a pass over the open tickets (in the caller's transaction: only if the change commits)."""
     await raw.execute("INSERT INTO sla_reevaluations (reason) VALUES ($1)", reason)
     await raw.execute("SELECT pg_notify($1, '')", CHANNEL)
+
+
+async def request_for_calendar(conn: AsyncConnection, calendar_id: uuid.UUID, version: int | None) -> None:
+    """A business calendar changed: re-evaluate when an active policy counts business time with it."""
+    raw = await raw_transaction(conn)
+    in_use = await raw.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sla_policies WHERE calendar_id = $1 AND active)", calendar_id
+    )
+    if in_use:
+        await request(raw, f"business calendar {calendar_id} version {version}")
 
 
 class ReevaluationJob:
@@ -76,7 +87,9 @@ class ReevaluationJob:
             after,
             BATCH,
         )
-        config = service.config_from(self._settings, await load(raw))
+        config = service.config_from(
+            self._settings, await with_earlier_calendars(await load_all(raw), raw, rows)
+        )
         changed = 0
         for row in rows:
             write = service.Write(fields={}, status=row["status"], params=store.Params(row["id"]))

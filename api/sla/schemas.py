@@ -147,4 +147,6 @@ class TicketSla(msgspec.Struct, kw_only=True):
     policy_id: uuid.UUID
     policy_version: int
     calendar_id: uuid.UUID | None
+    calendar_version: int | None
+    """The version of the business calendar the business-time metrics were last computed with."""
     metrics: list[SlaMetric]

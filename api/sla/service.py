@@ -70,6 +70,16 @@ def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+async def _check_calendar(raw: asyncpg.Connection, calendar_id: uuid.UUID | None) -> None:
+    if calendar_id is None:
+        return
+    if not await raw.fetchval("SELECT EXISTS (SELECT 1 FROM business_calendars WHERE id = $1)", calendar_id):
+        raise Unprocessable(
+            "calendar_id does not name a business calendar.",
+            errors=[FieldError("body", "$.calendar_id", "no business calendar with this id")],
+        )
+
+
 async def _record_version(raw: asyncpg.Connection, read: SlaPolicyRead) -> None:
     await raw.execute(
         "INSERT INTO sla_policy_versions (policy_id, version, document) VALUES ($1, $2, $3::jsonb)",
@@ -84,6 +94,7 @@ async def _record_version(raw: asyncpg.Connection, read: SlaPolicyRead) -> None:
 async def create_policy(conn: AsyncConnection, data: SlaPolicyCreate) -> SlaPolicyRead:
     _validate(data.conditions, data.targets, data.calendar_id)
     raw = await raw_transaction(conn)
+    await _check_calendar(raw, data.calendar_id)
     row = await raw.fetchrow(
         "INSERT INTO sla_policies (name, position, active, calendar_id, conditions, targets) "
         f"VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) RETURNING {_COLUMNS}",
@@ -140,6 +151,7 @@ async def update_policy(
     if merged == current:
         return current
     _validate(merged.conditions, merged.targets, merged.calendar_id)
+    await _check_calendar(raw, merged.calendar_id)
     row = await raw.fetchrow(
         "UPDATE sla_policies SET name = $2, position = $3, active = $4, calendar_id = $5, "
         "conditions = $6::jsonb, targets = $7::jsonb, version = version + 1, updated_at = now() "

@@ -21,6 +21,7 @@ from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
 from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
+from api.sla.cache import with_calendars
 from api.tickets import bulk, comments, examples, queries, seam, service
 from api.tickets.schemas import (
     CommentCreate,
@@ -80,8 +81,10 @@ ETAG = [
 
 
 async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.Config:
+    """The hooks' configuration, from this process's caches of SLA policies and business calendars."""
     state = request.app.state
-    return service.config_from(state.settings, await state.sla_cache.get(raw))
+    sla = await with_calendars(await state.sla_cache.get(raw), raw, state.calendar_cache)
+    return service.config_from(state.settings, sla)
 
 
 def _q(description: str, **kwargs: Any) -> QueryParameter:

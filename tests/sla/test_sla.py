@@ -271,3 +271,56 @@ async def test_a_policy_edit_retargets_open_tickets_keeping_consumed_time(
     assert got["updated_at"] == ticket["updated_at"]  # a re-evaluation is not an update of the ticket
     types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
     assert types.count("sla.updated") == 1
+
+
+async def test_business_time_targets_count_the_calendars_open_hours(
+    client, admin_headers, agent, engine, settings
+):
+    import datetime as dt
+
+    from api.calendars import businesstime
+
+    _, headers = agent
+    calendar = {"name": "Monday mornings", "time_zone": "UTC"}
+    calendar["weekly"] = [{"day": "monday", "start": "09:00", "end": "10:00"}]
+    r = await client.post("/v1/business-calendars", json=calendar, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    calendar_id = r.json()["id"]
+    body = {**URGENT, "calendar_id": calendar_id}
+    body["targets"] = {"urgent": {"resolution": {"minutes": 90, "time": "business"}}}
+    await _policy(client, admin_headers, body)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    created = dt.datetime.fromisoformat(ticket["created_at"])
+    monday = businesstime.Schedule("UTC", (businesstime.WeeklyInterval(0, 540, 600),))
+    resolution = _metric(ticket, "resolution")
+    assert resolution["business"] is True
+    assert (ticket["sla"]["calendar_id"], ticket["sla"]["calendar_version"]) == (calendar_id, 1)
+    expected = businesstime.add(monday, created, dt.timedelta(minutes=90))
+    assert dt.datetime.fromisoformat(resolution["due_at"]) == expected
+    assert expected - created > dt.timedelta(days=7)  # an hour a week: well over a week away
+
+    # Editing the calendar re-evaluates the ticket against the new version.
+    tuesday = [{"day": "tuesday", "start": "09:00", "end": "10:00"}]
+    r = await client.patch(
+        f"/v1/business-calendars/{calendar_id}", json={"weekly": tuesday}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    await _reevaluate(engine, settings)
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert got["sla"]["calendar_version"] == 2
+    # The time consumed so far carries over; the rest counts Tuesday mornings.
+    due = dt.datetime.fromisoformat(_metric(got, "resolution")["due_at"])
+    tuesday_mornings = businesstime.Schedule("UTC", (businesstime.WeeklyInterval(1, 540, 600),))
+    consumed = dt.timedelta(seconds=_metric(got, "resolution")["consumed_seconds"])
+    running_since = dt.datetime.fromisoformat(_metric(got, "resolution")["running_since"])
+    assert due == businesstime.add(tuesday_mornings, running_since, dt.timedelta(minutes=90) - consumed)
+    assert due.weekday() == 1
+
+
+async def test_a_policy_naming_an_unknown_calendar_is_refused(client, admin_headers):
+    import uuid
+
+    body = {**URGENT, "calendar_id": str(uuid.uuid4())}
+    r = await client.post(POLICIES, json=body, headers=admin_headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["path"] == "$.calendar_id"

@@ -5,7 +5,7 @@ delete the row, so there is nothing to clean up later, and at most one live time
 (ticket, kind, key). Live ``scheduled_actions`` rows are carried over.
 
 Revision ID: 0300
-Revises: 0100
+Revises: 0200
 Create Date: 2026-11-30
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision = "0300"
-down_revision = "0100"
+down_revision = "0200"
 branch_labels = None
 depends_on = None
 

@@ -33,6 +33,11 @@ def upgrade() -> None:
         sa.Column("targets", postgresql.JSONB(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["calendar_id"],
+            ["business_calendars.id"],
+            name=op.f("fk_sla_policies_calendar_id_business_calendars"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_policies")),
     )
     op.create_index("ix_sla_policies_position", "sla_policies", ["position", "id"])
