@@ -144,6 +144,7 @@ def _doc(name: clocks.MetricName, metric: clocks.Metric) -> SlaMetric:
         breached_at=metric.breached_at,
         fulfilled_at=metric.fulfilled_at,
         pauses=[SlaPause(start=p.start, end=p.end, reason=p.reason) for p in metric.pauses],
+        remaining_seconds=None,  # filled in when a response is made (api/sla/render.py)
         earlier_cycles=[
             SlaCycle(
                 cycle=c.cycle,

@@ -139,6 +139,9 @@ class SlaMetric(msgspec.Struct, kw_only=True):
     fulfilled_at: dt.datetime | None
     pauses: list[SlaPause]
     earlier_cycles: list[SlaCycle]
+    remaining_seconds: float | None
+    """SLA time left when the response was made (business time for business targets); negative once
+    overdue (the time past due); null when fulfilled."""
 
 
 class TicketSla(msgspec.Struct, kw_only=True):
@@ -150,3 +153,53 @@ class TicketSla(msgspec.Struct, kw_only=True):
     calendar_version: int | None
     """The version of the business calendar the business-time metrics were last computed with."""
     metrics: list[SlaMetric]
+
+
+class SlaStretch(msgspec.Struct, kw_only=True):
+    """A span of a cycle and why it counted or not; ``status`` is the ticket status that paused it."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: Literal["counted", "outside_hours", "holiday", "paused"]
+    status: str | None
+
+
+class SlaInterval(msgspec.Struct, kw_only=True):
+    start: dt.datetime
+    end: dt.datetime
+
+
+class SlaMetricExplanation(msgspec.Struct, kw_only=True):
+    """How one metric's current cycle stands and how its due instant was computed."""
+
+    metric: MetricName
+    cycle: int
+    state: MetricState
+    target_minutes: int
+    business: bool
+    started_at: dt.datetime
+    due_at: dt.datetime | None
+    fulfilled_at: dt.datetime | None
+    breached_at: dt.datetime | None
+    consumed_seconds: float
+    """SLA time counted so far (up to ``computed_at``, or to fulfilment)."""
+    remaining_seconds: float | None
+    stretches: list[SlaStretch]
+    """From the cycle's start to fulfilment (or ``computed_at``): what counted and what did not, why."""
+    until_due: list[SlaInterval]
+    """The open intervals still to count before ``due_at`` (running metrics)."""
+    earlier_cycles: list[SlaCycle]
+
+
+class TicketSlaExplanation(msgspec.Struct, kw_only=True):
+    """A ticket's SLA, explained: the policy and calendar versions used, and every metric's arithmetic."""
+
+    ticket_id: int
+    policy_id: uuid.UUID
+    policy_version: int
+    calendar_id: uuid.UUID | None
+    calendar_version: int | None
+    time_zone: str | None
+    """The business calendar's time zone (its open hours are local to it)."""
+    computed_at: dt.datetime
+    metrics: list[SlaMetricExplanation]

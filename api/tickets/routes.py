@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
@@ -14,14 +15,18 @@ from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
 from api.context import request_context
-from api.db import Transaction, raw_transaction, statement_pool, unit_of_work
+from api.db import Transaction, raw_transaction, statement_pool, unit_of_work, utcnow
 from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
 from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
+from api.sla import render
 from api.sla.cache import with_calendars
+from api.sla.explain import explain
+from api.sla.hook import BusinessTime
+from api.sla.schemas import TicketSlaExplanation
 from api.tickets import bulk, comments, examples, queries, seam, service
 from api.tickets.schemas import (
     CommentCreate,
@@ -64,6 +69,23 @@ def expected_version(if_match: str | None) -> int | None:
 
 def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead]:
     return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
+
+
+async def as_of_now(request: Req, tickets: list[TicketRead]) -> None:
+    """Complete the tickets' SLA states with the time left at this instant."""
+    if any(ticket.sla is not None for ticket in tickets):
+        state = request.app.state
+        found = render.Clocks(statement_pool(state), state.calendar_cache)
+        await render.complete((ticket.sla for ticket in tickets), found, utcnow())
+
+
+async def _page_as_of_now(request: Req, page: bytes) -> bytes:
+    """A list page rendered by PostgreSQL, completed like single tickets when it carries SLA states."""
+    if b'"sla" : {' not in page:
+        return page
+    decoded = msgspec.json.decode(page, type=TicketPage)
+    await as_of_now(request, decoded.data)
+    return msgspec.json.encode(decoded)
 
 
 def prerendered(body: bytes) -> Response[Any]:
@@ -117,7 +139,9 @@ class TicketController(Controller):
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
             config = await _config(request, statement_pool(state))
-            return with_etag(await service.create_ticket(raw, ctx, config, data), 201)
+            ticket = await service.create_ticket(raw, ctx, config, data)
+            await as_of_now(request, [ticket])
+            return with_etag(ticket, 201)
 
         if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
             async with statement_pool(state).acquire() as raw:
@@ -191,7 +215,7 @@ class TicketController(Controller):
             include_total=include_total,
             me=request.user.agent_id,
         )
-        return prerendered(page)
+        return prerendered(await _page_as_of_now(request, page))
 
     @get(
         "/{ticket_id:int}",
@@ -201,7 +225,26 @@ class TicketController(Controller):
     )
     async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
         """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
-        return with_etag(await service.get_ticket(statement_pool(request.app.state), ticket_id))
+        ticket = await service.get_ticket(statement_pool(request.app.state), ticket_id)
+        await as_of_now(request, [ticket])
+        return with_etag(ticket)
+
+    @get("/{ticket_id:int}/sla", operation_id="getTicketSla", opt=problems(404))
+    async def get_ticket_sla(self, request: Req, ticket_id: FromPath[int]) -> TicketSlaExplanation:
+        """Explain a ticket's SLA.
+
+        The policy and calendar versions used and, per metric, every stretch of the current cycle that
+        counted or did not (outside hours, holiday, paused by a status) and the open intervals still ahead
+        of the due instant. 404 when no SLA policy applies to the ticket.
+        """
+        state = request.app.state
+        pool = statement_pool(state)
+        ticket = await service.get_ticket(pool, ticket_id)
+        if ticket.sla is None:
+            raise NotFound(f"No SLA policy applies to ticket {ticket_id}.")
+        business = await render.Clocks(pool, state.calendar_cache).business(ticket.sla)
+        zone = business.schedule.time_zone if isinstance(business, BusinessTime) else None
+        return explain(ticket_id, ticket.sla, business, utcnow(), zone)
 
     @patch(
         "/{ticket_id:int}",
@@ -226,6 +269,7 @@ class TicketController(Controller):
         ticket = await service.update_ticket(
             tx, request_context(request), config, ticket_id, data, expected_version(if_match)
         )
+        await as_of_now(request, [ticket])
         return with_etag(ticket)
 
     @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409, 412))
@@ -244,7 +288,9 @@ class TicketController(Controller):
         ctx, config = request_context(request), await _config(request, statement_pool(request.app.state))
 
         async def work() -> Response[Any]:
-            return Response(await bulk.bulk_update(tx, ctx, config, data), status_code=200)
+            changed = await bulk.bulk_update(tx, ctx, config, data)
+            await as_of_now(request, changed.data)
+            return Response(changed, status_code=200)
 
         return await idempotent(tx, request, idempotency_key, data, work)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import asyncpg
 
 from api.db import asyncpg_dsn
@@ -324,3 +326,48 @@ async def test_a_policy_naming_an_unknown_calendar_is_refused(client, admin_head
     r = await client.post(POLICIES, json=body, headers=admin_headers)
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "$.calendar_id"
+
+
+async def test_responses_carry_the_time_left_and_the_explanation_shows_the_arithmetic(
+    client, admin_headers, agent
+):
+    import datetime as dt
+
+    agent_id, headers = agent
+    await _policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
+    first = _metric(ticket, "first_response")
+    assert 3500 < first["remaining_seconds"] <= 3600
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "on_hold"}, headers=headers)
+    paused = _metric(r.json(), "resolution")
+    assert paused["state"] == "paused"
+    assert paused["remaining_seconds"] == 240 * 60 - paused["consumed_seconds"]
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "open"}, headers=headers)
+    listed = (await client.get("/v1/tickets", params={"priority": "urgent"}, headers=headers)).json()["data"]
+    assert _metric(listed[0], "resolution")["remaining_seconds"] is not None
+
+    r = await client.get(f"/v1/tickets/{ticket['id']}/sla", headers=headers)
+    assert r.status_code == 200, r.text
+    explained = r.json()
+    assert (explained["policy_version"], explained["calendar_id"]) == (1, None)
+    resolution = next(m for m in explained["metrics"] if m["metric"] == "resolution")
+    reasons = [(s["reason"], s["status"]) for s in resolution["stretches"]]
+    assert reasons == [("counted", None), ("paused", "on_hold"), ("counted", None)]
+    stretches = resolution["stretches"]
+    assert stretches[0]["start"] == resolution["started_at"]
+    assert all(a["end"] == b["start"] for a, b in itertools.pairwise(stretches))
+    [ahead] = resolution["until_due"]
+    assert ahead["end"] == resolution["due_at"]
+    counted = sum(
+        (dt.datetime.fromisoformat(s["end"]) - dt.datetime.fromisoformat(s["start"])).total_seconds()
+        for s in stretches
+        if s["reason"] == "counted"
+    )
+    assert abs(counted - resolution["consumed_seconds"]) < 0.01
+
+
+async def test_no_explanation_without_a_policy(client, agent):
+    _, headers = agent
+    ticket = await create_ticket(client, headers)
+    assert (await client.get(f"/v1/tickets/{ticket['id']}/sla", headers=headers)).status_code == 404
+    assert (await client.get("/v1/tickets/999999/sla", headers=headers)).status_code == 404
