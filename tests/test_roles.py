@@ -1,5 +1,5 @@
-"""Every route of the people, tickets, events and business calendar features, called with each role and
-without a key."""
+"""Every route of the people, tickets, events, business calendar and SLA policy features, called with each
+role and without a key."""
 
 import uuid
 
@@ -45,6 +45,17 @@ ROUTES = [
     ("listComments", "GET", "/v1/tickets/1/comments", None, BOTH),
     ("createComment", "POST", "/v1/tickets/1/comments", {"body": "b", "author_type": "system"}, BOTH),
     ("listTicketEvents", "GET", "/v1/tickets/1/events", None, BOTH),
+    ("getTicketSla", "GET", "/v1/tickets/1/sla", None, BOTH),
+    (
+        "createSlaPolicy",
+        "POST",
+        "/v1/sla-policies",
+        {"name": "P", "targets": {"urgent": {"resolution": {"minutes": 60}}}},
+        ADMIN,
+    ),
+    ("listSlaPolicies", "GET", "/v1/sla-policies", None, ADMIN),
+    ("getSlaPolicy", "GET", f"/v1/sla-policies/{X}", None, ADMIN),
+    ("updateSlaPolicy", "PATCH", f"/v1/sla-policies/{X}", {}, ADMIN),
     ("listEvents", "GET", "/v1/events", None, BOTH),
     (
         "createBusinessCalendar",
@@ -112,6 +123,7 @@ def test_every_feature_route_has_a_role_case(settings):
                 "/v1/tickets",
                 "/v1/events",
                 "/v1/business-calendars",
+                "/v1/sla-policies",
             )
         )
     }
