@@ -65,9 +65,9 @@ def test_invalid_configuration_fails_clearly():
 class Serve:
     """`helpdesk serve` on the embedded PostgreSQL in a data directory of its own."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = _free_port()
-        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false")
+        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false", **env)
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read after the process ends
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port)],
@@ -95,6 +95,8 @@ class Serve:
     def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
         self.proc.send_signal(signum)
         out, _ = self.proc.communicate(timeout=30)
+        self.stderr.seek(0)
+        self.log = self.stderr.read()
         self.stderr.close()
         return self.proc.returncode, out
 
