@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,6 +67,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = _database_url(settings)
+    follower = None
+    if not settings.database_url:
+        from api.embedded import follow
+
+        # Stops the embedded server should this process die without cleaning up (SIGKILL, OOM).
+        follower = follow(settings.data_path)
     _progress("applying database migrations …")
     upgrade(url)
     token = asyncio.run(_create_key(url, "bootstrap admin", "admin", only_if_first=True))
@@ -101,6 +109,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from api.embedded import stop_embedded
 
             stop_embedded(settings.data_path)
+        if follower is not None and follower.stdin is not None:
+            follower.stdin.close()  # the follower finds the server stopped (or still held) and exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                follower.wait(timeout=10)
     return 0
 
 

@@ -23,6 +23,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from api.availability import create_statement_pool as create_pool
+from api.availability import discard_closed_connections
 from api.settings import Settings
 
 # Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
@@ -66,16 +68,25 @@ def asyncpg_dsn(url: str) -> str:
 def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set (helpdesk serve sets it for the embedded server)")
-    return create_async_engine(
+    engine = create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=False,  # asyncpg reports dead connections on use; a ping would cost a round trip each
+        # Waiting longer than this for a free connection is answered 503 (connections-exhausted).
+        pool_timeout=settings.db_pool_timeout_seconds,
+        # No ping per checkout (a round trip each): connections the server closed are dropped at checkout
+        # by discard_closed_connections, and any other failure is a 503 the client retries.
+        pool_pre_ping=False,
         # Statement parameters hold signing secrets, custom header credentials and customer data; an error's
         # text (and so the log line of a 500) must not carry them.
         hide_parameters=True,
-        connect_args={"server_settings": {"application_name": "helpdesk-api", "jit": "off"}},
+        connect_args={
+            "server_settings": {"application_name": "helpdesk-api", "jit": "off"},
+            "timeout": settings.db_connect_timeout_seconds,
+        },
     )
+    discard_closed_connections(engine)
+    return engine
 
 
 async def raw_connection(conn: AsyncConnection) -> asyncpg.Connection:
@@ -93,8 +104,10 @@ async def create_statement_pool(settings: Settings) -> asyncpg.Pool:
     and greenlet switches (~150 us of CPU per request here) is what lets those routes approach raw
     asyncpg speed. Anything that takes more than one statement to write uses ``tx`` instead.
     """
-    return await asyncpg.create_pool(
+    return await create_pool(
         asyncpg_dsn(settings.database_url or ""),
+        acquire_timeout=settings.db_pool_timeout_seconds,
+        timeout=settings.db_connect_timeout_seconds,
         min_size=0,  # lazily: the app must start, and /readyz answer 503, with the database down
         max_size=settings.db_pool_size,
         reset=_no_session_reset,

@@ -25,6 +25,8 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 
+from api.availability import Unavailable, unavailability
+
 log = logging.getLogger("api.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -245,6 +247,9 @@ def _database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
     """A safety net for input the database refuses that no validator caught (NUL characters, integers
     beyond 64 bits, duplicates raced past a check): a client error, not a 500. Anything else is internal.
     """
+    away = unavailability(exc)
+    if away is not None:
+        return _unavailable_response(request, exc, away)
     state = _sqlstate(exc) or ""
     if state.startswith("22"):  # data exception: the value cannot be stored or compared
         log.warning("database refused a value", extra={"request_id": _request_id(request), "sqlstate": state})
@@ -265,7 +270,29 @@ def _recursion_handler(request: Request[Any, Any, Any], exc: RecursionError) -> 
     return _internal_error_handler(request, exc)
 
 
+def _unavailable_response(
+    request: Request[Any, Any, Any], exc: BaseException, away: Unavailable
+) -> Response[Problem]:
+    # A warning, not an error: the client is told to retry, but operators must see every occurrence.
+    log.warning(
+        "database unavailable: %s",
+        away.reason,
+        extra={
+            "request_id": _request_id(request),
+            "path": request.scope.get("path"),
+            "reason": away.reason,
+            "error": type(exc).__name__,
+        },
+    )
+    return problem_response(
+        request, 503, away.detail, slug=away.reason, headers={"Retry-After": str(away.retry_after)}
+    )
+
+
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    away = unavailability(exc)
+    if away is not None:
+        return _unavailable_response(request, exc, away)
     log.error(
         "unhandled error",
         exc_info=exc,

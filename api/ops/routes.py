@@ -9,12 +9,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth.guards import PUBLIC
+from api.availability import DATABASE_AWAY, unavailability
 from api.errors import ServiceUnavailable
 from api.migrations import head_revision
 from api.observability import render_metrics
 from api.openapi import problems
 
 PUBLIC_OPT = {PUBLIC: True}
+SCHEMA_RETRY_AFTER_SECONDS = 30  # a deploy's migration step takes a while
 
 
 class Health(msgspec.Struct):
@@ -38,7 +40,8 @@ async def healthz() -> Health:
 async def readyz(state: State) -> Readiness:
     """Readiness: the database answers and its schema is at the latest migration.
 
-    Answers 503 with a problem document otherwise, so a load balancer stops sending traffic.
+    Answers 503 with a problem document and `Retry-After` otherwise (database down, restarting, out of
+    connections, or behind on migrations), so a load balancer stops sending traffic.
     """
     engine: AsyncEngine = state.engine
     expected = head_revision()
@@ -46,9 +49,17 @@ async def readyz(state: State) -> Readiness:
         async with engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # any failure to reach the database means "not ready"
-        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        if unavailability(exc) is not None:
+            raise  # answered like any request meeting the database away: 503, its reason, Retry-After
+        raise ServiceUnavailable(
+            f"database not ready: {type(exc).__name__}",
+            headers={"Retry-After": str(DATABASE_AWAY.retry_after)},
+        ) from exc
     if current != expected:
-        raise ServiceUnavailable(f"schema at {current}, expected {expected}; run `helpdesk migrate`")
+        raise ServiceUnavailable(
+            f"schema at {current}, expected {expected}; run `helpdesk migrate`",
+            headers={"Retry-After": str(SCHEMA_RETRY_AFTER_SECONDS)},
+        )
     return Readiness(status="ready", database="ok", schema_revision=current, expected_revision=expected)
 
 

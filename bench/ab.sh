@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Interleaved A/B of two checkouts of the service on the same machine and data size (loopback only):
+# creates/s, GET /v1/tickets/{id} (and the raw asyncpg endpoint, for the ratio) and updates/s.
+#
+#   A_DIR=/work/bench-a A_URL=postgresql://.../a B_DIR=. B_URL=postgresql://.../b bench/ab.sh
+#
+# Each directory needs its own .venv (pip install -e .) and each database a data set loaded with
+# bench/load_data.py by that checkout (its own migrations). ROUNDS rounds, each running every measure
+# on A then B back to back, so the host's drifting CPU speed hits both alike: compare per-round ratios.
+# POLICIES=3 creates that many active SLA policies in B's database first (and removes them after).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${A_DIR:?}" "${A_URL:?}" "${B_DIR:?}" "${B_URL:?}"
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+ROUNDS=${ROUNDS:-3}
+export TICKETS=${TICKETS:-100000}
+export HELPDESK_ACCESS_LOG=false HELPDESK_LOG_LEVEL=WARNING HELPDESK_RUN_WORKER=false
+export HELPDESK_DB_POOL_SIZE=${POOL:-20} HELPDESK_DB_MAX_OVERFLOW=0
+
+serve() {  # dir url port
+    (cd "$1" && DATABASE_URL=$2 HELPDESK_DATA_DIR=/tmp/ab-unused .venv/bin/helpdesk serve --port "$3" \
+        > "/tmp/ab-$3.log" 2>&1) &
+    echo $!
+}
+token() { (cd "$1" && DATABASE_URL=$2 .venv/bin/helpdesk api-keys create --role agent --name ab); }
+
+A_TOKEN=$(token "$A_DIR" "$A_URL")
+B_TOKEN=$(token "$B_DIR" "$B_URL")
+A_PID=$(serve "$A_DIR" "$A_URL" 8011)
+B_PID=$(serve "$B_DIR" "$B_URL" 8012)
+(cd "$B_DIR" && DATABASE_URL=$B_URL .venv/bin/uvicorn bench.raw_app:app --port 8013 --loop uvloop \
+    --http httptools --no-access-log --log-level warning > /tmp/ab-8013.log 2>&1) &
+RAW_PID=$!
+trap 'kill $A_PID $B_PID $RAW_PID 2>/dev/null || true' EXIT
+for port in 8011 8012 8013; do
+    for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.2; done
+done
+
+if [ "${POLICIES:-0}" -gt 0 ]; then
+    ADMIN=$(cd "$B_DIR" && DATABASE_URL=$B_URL .venv/bin/helpdesk api-keys create --role admin --name ab-admin)
+    for i in $(seq "$POLICIES"); do
+        curl -s -o /dev/null -w "policy $i: %{http_code}\n" -X POST http://127.0.0.1:8012/v1/sla-policies \
+            -H "Authorization: Bearer $ADMIN" -H "Content-Type: application/json" -d "{\"name\": \"p$i\",
+            \"position\": $i, \"conditions\": {\"any\": [{\"field\": \"tags\", \"operator\": \"excludes\",
+            \"value\": \"never$i\"}]}, \"targets\": {\"low\": {\"first_response\": {\"minutes\": 60},
+            \"resolution\": {\"minutes\": 2880, \"warning_minutes\": 60}}, \"normal\": {\"first_response\":
+            {\"minutes\": 60}, \"resolution\": {\"minutes\": 2880}}, \"high\": {\"first_response\":
+            {\"minutes\": 30}, \"resolution\": {\"minutes\": 1440}}, \"urgent\": {\"first_response\":
+            {\"minutes\": 15}, \"resolution\": {\"minutes\": 480}}}}"
+    done
+fi
+
+run() {  # label port token script [env...]
+    local label=$1 port=$2 tok=$3 script=$4; shift 4
+    printf "%-28s " "$label"
+    env TOKEN="$tok" "$@" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "bench/wrk/$script" \
+        "http://127.0.0.1:$port" | awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /non-2xx/ {e=$2}
+        END {printf "%10s req/s  p99 %8s  non-2xx %s\n", r, p, e}'
+}
+
+echo "machine: $(nproc) cores, $(uname -sr); $(date -u +%FT%TZ); conns=$CONNS duration=$DURATION"
+echo "A=$A_DIR ($(git -C "$A_DIR" rev-parse --short HEAD))  B=$B_DIR ($(git -C "$B_DIR" rev-parse --short HEAD))"
+for round in $(seq "$ROUNDS"); do
+    echo "--- round $round"
+    run "A POST /v1/tickets" 8011 "$A_TOKEN" create.lua
+    run "B POST /v1/tickets" 8012 "$B_TOKEN" create.lua
+    run "A GET ticket" 8011 "$A_TOKEN" get.lua
+    run "B GET ticket" 8012 "$B_TOKEN" get.lua
+    run "raw GET ticket (B data)" 8013 "" get.lua PATH_PREFIX=/raw/tickets/
+    run "A PATCH ticket" 8011 "$A_TOKEN" update.lua
+    run "B PATCH ticket" 8012 "$B_TOKEN" update.lua
+done
