@@ -17,6 +17,7 @@ from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
 from api.db import asyncpg_dsn, create_engine, create_statement_pool, provide_transaction
+from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
 from api.jobs import build_jobs
@@ -26,6 +27,7 @@ from api.ops.routes import ROUTES as OPS_ROUTES
 from api.people.routes import AgentController, CustomerController, GroupController
 from api.runner import Runner
 from api.settings import Settings, load_settings
+from api.strict_input import QueryRules
 from api.tickets.routes import TicketController
 from api.webhooks.routes import WebhookEndpointController
 
@@ -55,6 +57,7 @@ def create_litestar(settings: Settings) -> Litestar:
             await app.state.statement_pool.close()
             await engine.dispose()
 
+    query_rules = QueryRules()
     app = Litestar(
         route_handlers=[
             *OPS_ROUTES,
@@ -65,6 +68,7 @@ def create_litestar(settings: Settings) -> Litestar:
             TicketController,
             list_events,
             WebhookEndpointController,
+            assets_router(),
         ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},
@@ -72,6 +76,7 @@ def create_litestar(settings: Settings) -> Litestar:
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=query_rules.before_request,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
@@ -79,7 +84,9 @@ def create_litestar(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     finalize_schema(app)
+    query_rules.load(app)
     _complete_options_allow_headers(app)
+    problem_404s_under_docs(app)
     return app
 
 

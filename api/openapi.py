@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -22,9 +21,11 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     Reference,
     SecurityScheme,
+    Tag,
 )
 
 from api import __version__
+from api.docs import json_plugin, swagger_plugin
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, Problem
 
 if TYPE_CHECKING:
@@ -39,6 +40,20 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / DEFAULT_SPEC_FILE
 SECURITY_SCHEME = "apiKey"
 PROBLEMS_OPT = "problems"
 EXAMPLES_OPT = "response_examples"
+NOT_MODIFIED_OPT = "not_modified"
+LOCATION_OPT = "location"
+STALE_ETAG_OPT = "stale_etag"
+
+TAGS = [
+    Tag(name="Tickets", description="Tickets, their comments and their history: what agents work on."),
+    Tag(name="Customers", description="The people who ask for help (ticket requesters)."),
+    Tag(name="Agents", description="The people who help; agents can hold API keys that act as them."),
+    Tag(name="Groups", description="Teams of agents that tickets are routed to."),
+    Tag(name="Events", description="The change feed: every ticket event, in commit order, with a cursor."),
+    Tag(name="Webhooks", description="Endpoints that receive signed events, and the log of every delivery."),
+    Tag(name="API keys", description="Keys for people and integrations; a token is shown only once."),
+    Tag(name="Operations", description="Health, readiness and Prometheus metrics for operators."),
+]
 
 DESCRIPTION = """\
 Helpdesk ticketing API: tickets, SLA policies, escalation rules and signed, durable webhooks.
@@ -54,7 +69,8 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description=DESCRIPTION,
         path="/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[swagger_plugin(), json_plugin()],
+        tags=TAGS,
         use_handler_docstrings=True,
         security=[{SECURITY_SCHEME: []}],
         components=Components(
@@ -75,6 +91,39 @@ def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
 def response_examples(status: int, examples: dict[str, Example]) -> dict[str, dict[int, dict[str, Example]]]:
     """Handler ``opt`` adding examples to the success response (keeping its schema and headers)."""
     return {EXAMPLES_OPT: {status: examples}}
+
+
+def not_modified() -> dict[str, bool]:
+    """Handler ``opt``: the route answers ``If-None-Match`` with 304 (documented with its ``ETag``)."""
+    return {NOT_MODIFIED_OPT: True}
+
+
+def created_at_location() -> dict[str, bool]:
+    """Handler ``opt``: the 201 response carries ``Location`` (the created resource's URL)."""
+    return {LOCATION_OPT: True}
+
+
+def stale_etag() -> dict[str, bool]:
+    """Handler ``opt``: a 412 carries the resource's current ``ETag``."""
+    return {STALE_ETAG_OPT: True}
+
+
+def _header(name: str) -> Reference:
+    return Reference(ref=f"#/components/headers/{name}")
+
+
+def _add_headers(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    created = responses.get("201")
+    if handler.opt.get(LOCATION_OPT) and isinstance(created, OpenAPIResponse):
+        created.headers = {**(created.headers or {}), "Location": _header("Location")}
+    stale = responses.get("412")
+    if handler.opt.get(STALE_ETAG_OPT) and isinstance(stale, OpenAPIResponse):
+        stale.headers = {**(stale.headers or {}), "ETag": _header("ETag")}
+    if handler.opt.get(NOT_MODIFIED_OPT):
+        responses["304"] = OpenAPIResponse(
+            description="Not modified: the `If-None-Match` ETag is still current; no body.",
+            headers={"ETag": _header("ETag")},
+        )
 
 
 def _add_examples(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
@@ -113,7 +162,7 @@ def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
     statuses = {500}
     params = handler.parsed_fn_signature.parameters
     if "data" in params:
-        statuses |= {400, 413, 422}
+        statuses |= {400, 413, 415, 422}
     if any(name not in ("self", "data", "tx", "request", "state") for name in params):
         statuses.add(422)
     if not public:
@@ -124,9 +173,16 @@ def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
     return statuses
 
 
+def _default_problem_response() -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description="Any other error, as an RFC 9457 problem: branch on `type`.",
+        content={PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))},
+    )
+
+
 def finalize_schema(app: Litestar) -> None:
     """Complete every operation: summary from the docstring, security, and all problem responses."""
-    from api.auth.guards import PUBLIC
+    from api.auth.guards import PUBLIC, ROLES
 
     schema = app.openapi_schema
     handlers: dict[str, HTTPRouteHandler] = {}
@@ -150,11 +206,18 @@ def finalize_schema(app: Litestar) -> None:
             public = bool(handler.opt.get(PUBLIC))
             if public:
                 operation.security = []
+            if handler.opt.get(ROLES) == ("admin",):
+                note = "**Admin only**: needs an API key with the `admin` role."
+                operation.description = (
+                    f"{note}\n\n{operation.description}" if operation.description else note
+                )
             responses = operation.responses or {}
             # Litestar documents its own validation error shape; ours replaces it.
             responses.pop("400", None)
             for status in sorted(_derived_statuses(handler, public) | set(handler.opt.get(PROBLEMS_OPT, ()))):
                 responses[str(status)] = _problem_response(status)
+            responses["default"] = _default_problem_response()
+            _add_headers(responses, handler)
             _add_examples(responses, handler)
             operation.responses = responses
 
@@ -188,4 +251,7 @@ def _forbid_unknown_fields(schemas: dict[str, Any]) -> None:
 
 def render_spec(app: Litestar) -> str:
     """The spec as committed: sorted keys and fixed indentation, so it is identical across runs."""
-    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from api.openapi_document import finish_document
+
+    document = finish_document(app.openapi_schema.to_schema())
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

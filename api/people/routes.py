@@ -12,8 +12,8 @@ from litestar.params import Body, FromPath, FromQuery
 from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
 from api.db import Transaction
-from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import problems
+from api.idempotency import IdempotencyKeyHeader, created, idempotent
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.people import service
 from api.people.schemas import (
@@ -68,7 +68,7 @@ class CustomerController(Controller):
     tags = ["Customers"]
     opt = ANY_ROLE
 
-    @post(operation_id="createCustomer", opt=problems(409))
+    @post(operation_id="createCustomer", opt={**problems(409), **created_at_location()})
     async def create_customer(
         self,
         tx: Transaction,
@@ -79,7 +79,8 @@ class CustomerController(Controller):
         """Create a customer."""
 
         async def work() -> Response[Any]:
-            return Response(await service.create_customer(tx, data), status_code=201)
+            customer = await service.create_customer(tx, data)
+            return created(customer, f"/v1/customers/{customer.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -114,7 +115,7 @@ class AgentController(Controller):
     path = "/v1/agents"
     tags = ["Agents"]
 
-    @post(operation_id="createAgent", opt={**ADMIN_ONLY, **problems(409)})
+    @post(operation_id="createAgent", opt={**ADMIN_ONLY, **problems(409), **created_at_location()})
     async def create_agent(
         self,
         tx: Transaction,
@@ -125,7 +126,8 @@ class AgentController(Controller):
         """Create an agent (admin only)."""
 
         async def work() -> Response[Any]:
-            return Response(await service.create_agent(tx, data), status_code=201)
+            agent = await service.create_agent(tx, data)
+            return created(agent, f"/v1/agents/{agent.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -160,7 +162,7 @@ class GroupController(Controller):
     path = "/v1/groups"
     tags = ["Groups"]
 
-    @post(operation_id="createGroup", opt={**ADMIN_ONLY, **problems(409)})
+    @post(operation_id="createGroup", opt={**ADMIN_ONLY, **problems(409), **created_at_location()})
     async def create_group(
         self,
         tx: Transaction,
@@ -171,7 +173,8 @@ class GroupController(Controller):
         """Create a group (admin only)."""
 
         async def work() -> Response[Any]:
-            return Response(await service.create_group(tx, data), status_code=201)
+            group = await service.create_group(tx, data)
+            return created(group, f"/v1/groups/{group.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 

@@ -13,7 +13,7 @@ from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
 from api.db import Transaction, utcnow
 from api.idempotency import IdempotencyKeyHeader, run_once
-from api.openapi import problems
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from api.settings import Settings
 from api.webhooks import deliveries, service
@@ -59,7 +59,7 @@ class WebhookEndpointController(Controller):
         """List the webhook event types, each with a JSON Schema of its `data`."""
         return service.list_event_types()
 
-    @post("/endpoints", operation_id="createWebhookEndpoint")
+    @post("/endpoints", operation_id="createWebhookEndpoint", opt=created_at_location())
     async def create_endpoint(
         self,
         request: Req,
@@ -83,7 +83,12 @@ class WebhookEndpointController(Controller):
         """
         # A replay returns the same secret: it is stored for signing anyway, unlike API key tokens.
         return await run_once(
-            tx, request, idempotency_key, data, lambda: service.create_endpoint(tx, data, _policy(state))
+            tx,
+            request,
+            idempotency_key,
+            data,
+            lambda: service.create_endpoint(tx, data, _policy(state)),
+            location=lambda endpoint: f"/v1/webhooks/endpoints/{endpoint.id}",
         )
 
     @get("/endpoints", operation_id="listWebhookEndpoints")
