@@ -71,8 +71,9 @@ def assets_router() -> Router:
     )
 
 
-def _no_such_docs_page() -> None:
-    raise NotFoundException
+def _no_such_docs_page(path: str = "/") -> None:
+    # Same parameters as the handler it replaces: Litestar keeps the signature it parsed from that one.
+    raise NotFoundException(f"No page at /docs{path}.")
 
 
 def problem_404s_under_docs(app: Litestar) -> None:

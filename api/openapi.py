@@ -221,9 +221,35 @@ def finalize_schema(app: Litestar) -> None:
             _add_examples(responses, handler)
             operation.responses = responses
 
+    _keep_example_nulls(schema.paths or {})
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
     schema.components.schemas = {**(schema.components.schemas or {}), **components}
     _forbid_unknown_fields(schema.components.schemas)
+
+
+class Verbatim:
+    """An example value that Litestar's rendering must not touch: it drops ``None`` from dicts, so an
+    example of a nullable field would lose it and no longer match its schema. ``finish_document``
+    puts the value back."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _keep_example_nulls(paths: dict[str, Any]) -> None:
+    for path_item in paths.values():
+        for method in ("get", "put", "post", "patch", "delete"):
+            operation = getattr(path_item, method)
+            if operation is None:
+                continue
+            bodies = [operation.request_body, *(operation.responses or {}).values()]
+            for body in bodies:
+                for media in (getattr(body, "content", None) or {}).values():
+                    for example in (media.examples or {}).values():
+                        if isinstance(example, Example) and not isinstance(example.value, Verbatim):
+                            example.value = Verbatim(example.value)
 
 
 def _struct_classes(root: type[msgspec.Struct] = msgspec.Struct) -> dict[str, type[msgspec.Struct]]:

@@ -91,7 +91,7 @@ def problem_types() -> list[str]:
 
 
 def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
-    spec = copy.deepcopy(rendered)
+    spec: dict[str, Any] = _unwrap_verbatim(rendered)
     schemas: dict[str, Any] = spec["components"]["schemas"]
     _rename_generic_pages(spec)
     _type_page_rows(schemas)
@@ -102,6 +102,19 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     add_webhooks(spec)
     add_examples(spec)
     return spec
+
+
+def _unwrap_verbatim(node: Any) -> Any:
+    """A deep copy with each :class:`~api.openapi.Verbatim` example replaced by its value."""
+    from api.openapi import Verbatim
+
+    if isinstance(node, Verbatim):
+        return copy.deepcopy(node.value)
+    if isinstance(node, dict):
+        return {key: _unwrap_verbatim(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_unwrap_verbatim(item) for item in node]
+    return node
 
 
 def _walk(node: Any, visit: Any) -> Any:

@@ -39,10 +39,20 @@ BY_FIELD: dict[str, Any] = {
     "event_type": "ticket.resolved",
     "field": "status",
     "version": 3,
+    "id": "5d2c1b0a-8e7f-4a6b-9c3d-2e1f0a9b8c7d",
+    "status": "open",
+    "priority": "normal",
+    "previous_status": "pending",
+    "sla_outcome": "met",
+    "survey_url": "https://help.example.com/surveys/3f9a",
+    "disabled_reason": "gone",
+    "type": "ticket.updated",
+    "tag": "billing",
 }
 UUID = "0b6f6c1e-3f55-4d0e-9a57-5b1f0c9c2f10"
 DATE_TIME = "2026-11-20T09:14:03Z"
-MAX_DEPTH = 8
+# Nested $refs followed before giving up (a recursive schema would otherwise never end).
+MAX_DEPTH = 12
 
 
 def add_examples(spec: dict[str, Any]) -> None:
@@ -79,14 +89,14 @@ def example_of(schema: dict[str, Any], schemas: dict[str, Any], field: str = "",
     branches = schema.get("oneOf") or schema.get("anyOf")
     if branches:
         real = [b for b in branches if b.get("type") != "null"] or branches
-        return example_of(real[0], schemas, field, depth + 1)
+        return example_of(real[0], schemas, field, depth)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         return _object(schema, schemas, depth)
     if kind == "array":
-        item = example_of(schema.get("items", {}), schemas, field.removesuffix("s"), depth + 1)
+        item = example_of(schema.get("items", {}), schemas, field.removesuffix("s"), depth)
         return [item] * max(1, schema.get("minItems", 1))
     if kind in ("integer", "number"):
         return _number(schema, field, kind)
@@ -104,7 +114,7 @@ def _object(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> dict
     }
     extra = schema.get("additionalProperties")
     if not value and isinstance(extra, dict) and extra:
-        value = {"key": example_of(extra, schemas, "", depth + 1)}
+        value = {"key": example_of(extra, schemas, "", depth)}
     return value
 
 

@@ -54,10 +54,40 @@ def _operation_id(event_type: str) -> str:
     return "on" + _envelope_name(event_type).removesuffix("Event")
 
 
+def _struct_types() -> dict[str, msgspec.inspect.StructType]:
+    found: dict[str, msgspec.inspect.StructType] = {}
+    for info in msgspec.inspect.multi_type_info([event.data for event in CATALOG.values()]):
+        pending: list[msgspec.inspect.Type] = [info]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, msgspec.inspect.StructType) and node.cls.__name__ not in found:
+                found[node.cls.__name__] = node
+                pending.extend(field.type for field in node.fields)
+            elif isinstance(node, msgspec.inspect.UnionType):
+                pending.extend(node.types)
+            elif isinstance(node, msgspec.inspect.ListType):
+                pending.append(node.item_type)
+    return found
+
+
+def _mark_date_times(components: dict[str, Any]) -> None:
+    """msgspec leaves ``format`` off datetimes; the REST schemas have it, so generated types agree."""
+    for name, struct in _struct_types().items():
+        for field in struct.fields:
+            kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+            if not any(isinstance(kind, msgspec.inspect.DateTimeType) for kind in kinds):
+                continue
+            prop = components[name]["properties"][field.encode_name]
+            for branch in prop.get("anyOf", [prop]):
+                if branch.get("type") == "string":
+                    branch["format"] = "date-time"
+
+
 def add_webhooks(spec: dict[str, Any]) -> None:
     schemas: dict[str, Any] = spec["components"]["schemas"]
     data_types = [event.data for event in CATALOG.values()]
     _, components = msgspec.json.schema_components(data_types, ref_template=SCHEMAS + "{name}")
+    _mark_date_times(components)
     for name, schema in components.items():
         if name in schemas and schemas[name] != schema:
             raise RuntimeError(f"webhook schema {name!r} clashes with an API schema of the same name")

@@ -40,12 +40,18 @@ class ApiKeyController(Controller):
         cursor: Cursor = None,
         include_revoked: FromQuery[bool] = False,
     ) -> Page[ApiKeyRead]:
-        """List API keys (never their secrets), oldest first."""
+        """List API keys (never their secrets), oldest first.
+
+        Shows name, role, prefix and last use; revoked keys only with `include_revoked=true`.
+        """
         return await service.list_api_keys(tx, limit=limit, cursor=cursor, include_revoked=include_revoked)
 
     @get("/{key_id:uuid}", operation_id="getApiKey", opt=problems(404))
     async def get_api_key(self, tx: Transaction, key_id: FromPath[uuid.UUID]) -> ApiKeyRead:
-        """Get an API key."""
+        """Get an API key.
+
+        Never includes the token: it is stored only as a hash.
+        """
         return await service.get_api_key(tx, key_id)
 
     @post("/{key_id:uuid}/revoke", status_code=200, operation_id="revokeApiKey", opt=problems(404))

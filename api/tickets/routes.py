@@ -267,7 +267,11 @@ class TicketController(Controller):
         cursor: Cursor = None,
         public: Annotated[bool | None, _q("Only public replies (true) or internal notes (false).")] = None,
     ) -> CommentPage:
-        """List a ticket's comments, oldest first."""
+        """List a ticket's comments, oldest first.
+
+        Public replies and internal notes; filter with `public`. Returns 404 when the ticket does not
+        exist.
+        """
         return await comments.list_comments(tx, ticket_id, limit=limit, cursor=cursor, public=public)
 
     @post(
@@ -301,7 +305,11 @@ class TicketController(Controller):
     async def list_ticket_events(
         self, tx: Transaction, ticket_id: FromPath[int], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> EventPage:
-        """A ticket's history: every change, who made it, when and through which request."""
+        """A ticket's history: every change, who made it, when and through which request.
+
+        Events are in the order they happened, with the actor, the fields that changed (before and
+        after) and the request id. The same events appear in the change feed (`listEvents`).
+        """
         page = await events.ticket_history(tx, ticket_id, limit=limit, cursor=cursor)
         if not page.data and not await events.ticket_exists(tx, ticket_id):
             raise NotFound(f"Ticket {ticket_id} does not exist.")
