@@ -159,12 +159,11 @@ def _problem_response(status: int) -> OpenAPIResponse:
 def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
     from api.auth.guards import ROLES
 
-    statuses = {500}
+    # 422 everywhere: every operation refuses unknown or repeated query parameters (api/strict_input.py).
+    statuses = {422, 500}
     params = handler.parsed_fn_signature.parameters
     if "data" in params:
-        statuses |= {400, 413, 415, 422}
-    if any(name not in ("self", "data", "tx", "request", "state") for name in params):
-        statuses.add(422)
+        statuses |= {400, 413, 415}
     if not public:
         statuses.add(401)
         roles = handler.opt.get(ROLES)

@@ -89,6 +89,11 @@ def test_headless_chromium_renders_the_operations_offline(served):
                 "--no-sandbox",
                 "--disable-gpu",
                 "--no-first-run",
+                # Without these Chromium reaches for Google's services at start (this network refuses).
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
                 f"--user-data-dir={profile}",
                 # No internet: every name but the loopback server fails to resolve.
                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
