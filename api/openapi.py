@@ -43,6 +43,7 @@ EXAMPLES_OPT = "response_examples"
 NOT_MODIFIED_OPT = "not_modified"
 LOCATION_OPT = "location"
 STALE_ETAG_OPT = "stale_etag"
+TRANSITIONS_OPT = "lifecycle_conflicts"
 
 TAGS = [
     Tag(name="Tickets", description="Tickets, their comments and their history: what agents work on."),
@@ -103,6 +104,11 @@ def created_at_location() -> dict[str, bool]:
     return {LOCATION_OPT: True}
 
 
+def lifecycle_conflicts() -> dict[str, bool]:
+    """Handler ``opt``: the route changes ticket status, so its 409 may be a lifecycle refusal."""
+    return {TRANSITIONS_OPT: True}
+
+
 def stale_etag() -> dict[str, bool]:
     """Handler ``opt``: a 412 carries the resource's current ``ETag``."""
     return {STALE_ETAG_OPT: True}
@@ -153,7 +159,33 @@ def _problem_response(status: int) -> OpenAPIResponse:
                 schema=Reference(ref="#/components/schemas/Problem"), example=example
             )
         },
+        headers={"WWW-Authenticate": _header("WWW-Authenticate")} if status == 401 else None,
     )
+
+
+def _transition_conflict_response() -> OpenAPIResponse:
+    """The 409 of a route that changes a ticket's status: a lifecycle refusal names its ``rule``."""
+    response = _problem_response(409)
+    response.description = (
+        "Conflict: a lifecycle rule refused the change (`urn:helpdesk:problem:invalid-transition`, with "
+        "`rule`), or another conflict such as a request with the same `Idempotency-Key` still in "
+        "progress (`urn:helpdesk:problem:conflict`)."
+    )
+    media = next(iter((response.content or {}).values()))
+    refused = {
+        "type": PROBLEM_TYPE_PREFIX + "invalid-transition",
+        "title": "Invalid status transition",
+        "status": 409,
+        "detail": "A ticket never goes back to new.",
+        "rule": "never-back-to-new",
+        "request_id": "5f0c6c1e9a1b4f0e8a3b2c1d0e9f8a7b",
+    }
+    media.examples = {
+        "invalid-transition": Example(summary="A lifecycle rule refused the change", value=refused),
+        "conflict": Example(summary="Another conflict", value=media.example),
+    }
+    media.example = None
+    return response
 
 
 def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
@@ -215,6 +247,8 @@ def finalize_schema(app: Litestar) -> None:
             responses.pop("400", None)
             for status in sorted(_derived_statuses(handler, public) | set(handler.opt.get(PROBLEMS_OPT, ()))):
                 responses[str(status)] = _problem_response(status)
+            if handler.opt.get(TRANSITIONS_OPT) and "409" in responses:
+                responses["409"] = _transition_conflict_response()
             responses["default"] = _default_problem_response()
             _add_headers(responses, handler)
             _add_examples(responses, handler)

@@ -51,6 +51,10 @@ COMMON_HEADERS: dict[str, dict[str, Any]] = {
         "`Idempotency-Key` (nothing was done again).",
         "schema": {"type": "string", "enum": ["true"]},
     },
+    "WWW-Authenticate": {
+        "description": "How to authenticate: `Bearer` with an API key.",
+        "schema": {"type": "string", "examples": ['Bearer realm="helpdesk"']},
+    },
     "Location": {
         "description": "The URL of the created resource.",
         "schema": {"type": "string", "format": "uri-reference", "examples": ["/v1/tickets/1042"]},

@@ -155,6 +155,9 @@ def test_write_headers_are_documented(spec):
             assert replayed == (takes_key and status.startswith("2")), f"{method} {path} {status}"
     ticket = paths["/v1/tickets/{ticket_id}"]
     assert "ETag" in ticket["patch"]["responses"]["412"]["headers"]
+    assert "WWW-Authenticate" in ticket["patch"]["responses"]["401"]["headers"]
+    refused = ticket["patch"]["responses"]["409"]["content"]["application/problem+json"]["examples"]
+    assert refused["invalid-transition"]["value"]["rule"] in TRANSITION_RULES
     assert "ETag" in ticket["get"]["responses"]["304"]["headers"]
 
 

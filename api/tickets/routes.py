@@ -19,7 +19,14 @@ from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import created_at_location, not_modified, problems, response_examples, stale_etag
+from api.openapi import (
+    created_at_location,
+    lifecycle_conflicts,
+    not_modified,
+    problems,
+    response_examples,
+    stale_etag,
+)
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
 from api.tickets import bulk, comments, examples, queries, service
 from api.tickets.schemas import (
@@ -217,7 +224,12 @@ class TicketController(Controller):
     @patch(
         "/{ticket_id:int}",
         operation_id="updateTicket",
-        opt={**problems(404, 409, 412), **response_examples(200, examples.TICKET_RESPONSE), **stale_etag()},
+        opt={
+            **problems(404, 409, 412),
+            **response_examples(200, examples.TICKET_RESPONSE),
+            **stale_etag(),
+            **lifecycle_conflicts(),
+        },
         response_headers=ETAG,
     )
     async def update_ticket(
@@ -238,7 +250,12 @@ class TicketController(Controller):
         )
         return with_etag(ticket)
 
-    @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409, 412))
+    @post(
+        "/bulk-update",
+        status_code=200,
+        operation_id="bulkUpdateTickets",
+        opt={**problems(404, 409, 412), **lifecycle_conflicts()},
+    )
     async def bulk_update(
         self,
         tx: Transaction,
@@ -277,7 +294,7 @@ class TicketController(Controller):
     @post(
         "/{ticket_id:int}/comments",
         operation_id="createComment",
-        opt={**problems(404, 409, 412), **stale_etag()},
+        opt={**problems(404, 409, 412), **stale_etag(), **lifecycle_conflicts()},
     )
     async def create_comment(
         self,
