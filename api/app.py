@@ -19,6 +19,7 @@ from api.auth.routes import ApiKeyController
 from api.calendars.cache import CalendarCache
 from api.calendars.routes import BusinessCalendarController
 from api.db import asyncpg_dsn, create_engine, create_statement_pool, provide_transaction
+from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
 from api.jobs import build_jobs
@@ -30,6 +31,7 @@ from api.runner import Runner
 from api.settings import Settings, load_settings
 from api.sla.cache import SlaConfigCache
 from api.sla.routes import SlaPolicyController
+from api.strict_input import QueryRules
 from api.tickets.routes import TicketController
 from api.webhooks.routes import WebhookEndpointController
 
@@ -68,6 +70,7 @@ def create_litestar(settings: Settings) -> Litestar:
             await app.state.statement_pool.close()
             await engine.dispose()
 
+    query_rules = QueryRules()
     app = Litestar(
         route_handlers=[
             *OPS_ROUTES,
@@ -80,6 +83,7 @@ def create_litestar(settings: Settings) -> Litestar:
             list_events,
             WebhookEndpointController,
             BusinessCalendarController,
+            assets_router(),
         ],
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction)},
@@ -87,6 +91,7 @@ def create_litestar(settings: Settings) -> Litestar:
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=query_rules.before_request,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
@@ -94,7 +99,9 @@ def create_litestar(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     finalize_schema(app)
+    query_rules.load(app)
     _complete_options_allow_headers(app)
+    problem_404s_under_docs(app)
     return app
 
 

@@ -101,6 +101,10 @@ class PreconditionFailed(DomainError):
     status, slug, title = 412, "precondition-failed", "Precondition failed"
 
 
+class UnsupportedMediaType(DomainError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class Unprocessable(DomainError):
     status, slug, title = 422, "validation-error", "Validation failed"
 
@@ -119,7 +123,7 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
     409: (Conflict.slug, Conflict.title),
     412: (PreconditionFailed.slug, PreconditionFailed.title),
     413: ("payload-too-large", "Payload too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
+    415: (UnsupportedMediaType.slug, UnsupportedMediaType.title),
     422: (Unprocessable.slug, Unprocessable.title),
     428: ("precondition-required", "Precondition required"),
     429: ("too-many-requests", "Too many requests"),
@@ -223,6 +227,9 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
         detail = exc.detail
     elif isinstance(exc, PermissionDeniedException):
         detail = exc.detail
+    elif status == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"The request body is larger than the limit of {limit} bytes."
     elif status >= 500:
         return _internal_error_handler(request, exc)
     else:

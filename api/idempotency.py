@@ -34,6 +34,7 @@ IdempotencyKeyHeader = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
+        min_length=1,
         max_length=255,
         description="Makes the POST safe to retry: the same key and body return the first response "
         "(for 24 h); the same key with another body is refused with 422, a concurrent duplicate with 409.",
@@ -131,17 +132,26 @@ async def purge_expired(conn: AsyncConnection, batch: int = 1000) -> int:
     return int(result.split()[-1])
 
 
+def created(content: Any, location: str) -> Response[Any]:
+    """A 201 with ``Location`` (stored with an idempotent response, so a replay sends it too)."""
+    return Response(content, status_code=201, headers={"Location": location})
+
+
 async def run_once(
     tx: AsyncConnection,
     request: Request[Principal, Any, Any],
     key: str | None,
     body: Any,
     work: Callable[[], Awaitable[Any]],
+    location: Callable[[Any], str] | None = None,
 ) -> Response[Any]:
-    """:func:`idempotent` for a route whose work returns a plain value, answered with the route's status."""
+    """:func:`idempotent` for a route whose work returns a plain value, answered with the route's status
+    (and ``Location``, from the created value, when given)."""
     status_code = request.route_handler.status_code
 
     async def respond() -> Response[Any]:
-        return Response(await work(), status_code=status_code)
+        value = await work()
+        headers = {"Location": location(value)} if location is not None else None
+        return Response(value, status_code=status_code, headers=headers)
 
     return await idempotent(tx, request, key, body, respond)

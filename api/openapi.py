@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -25,9 +24,11 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
     SecurityScheme,
+    Tag,
 )
 
 from api import __version__
+from api.docs import json_plugin, swagger_plugin
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, Problem
 
 if TYPE_CHECKING:
@@ -42,6 +43,30 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / DEFAULT_SPEC_FILE
 SECURITY_SCHEME = "apiKey"
 PROBLEMS_OPT = "problems"
 EXAMPLES_OPT = "response_examples"
+NOT_MODIFIED_OPT = "not_modified"
+LOCATION_OPT = "location"
+STALE_ETAG_OPT = "stale_etag"
+TRANSITIONS_OPT = "lifecycle_conflicts"
+
+TAGS = [
+    Tag(name="Tickets", description="Tickets, their comments and their history: what agents work on."),
+    Tag(name="Customers", description="The people who ask for help (ticket requesters)."),
+    Tag(name="Agents", description="The people who help; agents can hold API keys that act as them."),
+    Tag(name="Groups", description="Teams of agents that tickets are routed to."),
+    Tag(name="Events", description="The change feed: every ticket event, in commit order, with a cursor."),
+    Tag(name="Webhooks", description="Endpoints that receive signed events, and the log of every delivery."),
+    Tag(
+        name="SLA policies",
+        description="Response and resolution targets per priority, the tickets they apply to, versions.",
+    ),
+    Tag(
+        name="Business calendars",
+        description="Opening hours, time zone and holidays that business-time SLA targets count, with what-if "
+        "due/elapsed computations.",
+    ),
+    Tag(name="API keys", description="Keys for people and integrations; a token is shown only once."),
+    Tag(name="Operations", description="Health, readiness and Prometheus metrics for operators."),
+]
 
 DESCRIPTION = """\
 Helpdesk ticketing API: tickets, SLA policies, escalation rules and signed, durable webhooks.
@@ -57,7 +82,8 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description=DESCRIPTION,
         path="/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[swagger_plugin(), json_plugin()],
+        tags=TAGS,
         use_handler_docstrings=True,
         security=[{SECURITY_SCHEME: []}],
         components=Components(
@@ -78,6 +104,44 @@ def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
 def response_examples(status: int, examples: dict[str, Example]) -> dict[str, dict[int, dict[str, Example]]]:
     """Handler ``opt`` adding examples to the success response (keeping its schema and headers)."""
     return {EXAMPLES_OPT: {status: examples}}
+
+
+def not_modified() -> dict[str, bool]:
+    """Handler ``opt``: the route answers ``If-None-Match`` with 304 (documented with its ``ETag``)."""
+    return {NOT_MODIFIED_OPT: True}
+
+
+def created_at_location() -> dict[str, bool]:
+    """Handler ``opt``: the 201 response carries ``Location`` (the created resource's URL)."""
+    return {LOCATION_OPT: True}
+
+
+def lifecycle_conflicts() -> dict[str, bool]:
+    """Handler ``opt``: the route changes ticket status, so its 409 may be a lifecycle refusal."""
+    return {TRANSITIONS_OPT: True}
+
+
+def stale_etag() -> dict[str, bool]:
+    """Handler ``opt``: a 412 carries the resource's current ``ETag``."""
+    return {STALE_ETAG_OPT: True}
+
+
+def _header(name: str) -> Reference:
+    return Reference(ref=f"#/components/headers/{name}")
+
+
+def _add_headers(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
+    created = responses.get("201")
+    if handler.opt.get(LOCATION_OPT) and isinstance(created, OpenAPIResponse):
+        created.headers = {**(created.headers or {}), "Location": _header("Location")}
+    stale = responses.get("412")
+    if handler.opt.get(STALE_ETAG_OPT) and isinstance(stale, OpenAPIResponse):
+        stale.headers = {**(stale.headers or {}), "ETag": _header("ETag")}
+    if handler.opt.get(NOT_MODIFIED_OPT):
+        responses["304"] = OpenAPIResponse(
+            description="Not modified: the `If-None-Match` ETag is still current; no body.",
+            headers={"ETag": _header("ETag")},
+        )
 
 
 def _add_examples(responses: dict[str, Any], handler: HTTPRouteHandler) -> None:
@@ -110,6 +174,8 @@ def _problem_response(status: int) -> OpenAPIResponse:
                 description="Seconds to wait before retrying.",
             )
         }
+    if status == 401:
+        headers = {"WWW-Authenticate": _header("WWW-Authenticate")}
     return OpenAPIResponse(
         description=f"{title} (`{PROBLEM_TYPE_PREFIX}{slug}`)",
         headers=headers,
@@ -121,17 +187,41 @@ def _problem_response(status: int) -> OpenAPIResponse:
     )
 
 
+def _transition_conflict_response() -> OpenAPIResponse:
+    """The 409 of a route that changes a ticket's status: a lifecycle refusal names its ``rule``."""
+    response = _problem_response(409)
+    response.description = (
+        "Conflict: a lifecycle rule refused the change (`urn:helpdesk:problem:invalid-transition`, with "
+        "`rule`), or another conflict such as a request with the same `Idempotency-Key` still in "
+        "progress (`urn:helpdesk:problem:conflict`)."
+    )
+    media = next(iter((response.content or {}).values()))
+    refused = {
+        "type": PROBLEM_TYPE_PREFIX + "invalid-transition",
+        "title": "Invalid status transition",
+        "status": 409,
+        "detail": "A ticket never goes back to new.",
+        "rule": "never-back-to-new",
+        "request_id": "5f0c6c1e9a1b4f0e8a3b2c1d0e9f8a7b",
+    }
+    media.examples = {
+        "invalid-transition": Example(summary="A lifecycle rule refused the change", value=refused),
+        "conflict": Example(summary="Another conflict", value=media.example),
+    }
+    media.example = None
+    return response
+
+
 def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
     from api.auth.guards import ROLES
 
-    statuses = {500}
+    # 422 everywhere: every operation refuses unknown or repeated query parameters (api/strict_input.py).
+    statuses = {422, 500}
     params = handler.parsed_fn_signature.parameters
     if not public or {"tx", "state", "request"} & set(params):
         statuses.add(503)  # the database is away or out of connections (authentication reads it too)
     if "data" in params:
-        statuses |= {400, 413, 422}
-    if any(name not in ("self", "data", "tx", "request", "state") for name in params):
-        statuses.add(422)
+        statuses |= {400, 413, 415}
     if not public:
         statuses.add(401)
         roles = handler.opt.get(ROLES)
@@ -140,9 +230,16 @@ def _derived_statuses(handler: HTTPRouteHandler, public: bool) -> set[int]:
     return statuses
 
 
+def _default_problem_response() -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description="Any other error, as an RFC 9457 problem: branch on `type`.",
+        content={PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))},
+    )
+
+
 def finalize_schema(app: Litestar) -> None:
     """Complete every operation: summary from the docstring, security, and all problem responses."""
-    from api.auth.guards import PUBLIC
+    from api.auth.guards import PUBLIC, ROLES
 
     schema = app.openapi_schema
     handlers: dict[str, HTTPRouteHandler] = {}
@@ -166,17 +263,52 @@ def finalize_schema(app: Litestar) -> None:
             public = bool(handler.opt.get(PUBLIC))
             if public:
                 operation.security = []
+            if handler.opt.get(ROLES) == ("admin",):
+                note = "**Admin only**: needs an API key with the `admin` role."
+                operation.description = (
+                    f"{note}\n\n{operation.description}" if operation.description else note
+                )
             responses = operation.responses or {}
             # Litestar documents its own validation error shape; ours replaces it.
             responses.pop("400", None)
             for status in sorted(_derived_statuses(handler, public) | set(handler.opt.get(PROBLEMS_OPT, ()))):
                 responses[str(status)] = _problem_response(status)
+            if handler.opt.get(TRANSITIONS_OPT) and "409" in responses:
+                responses["409"] = _transition_conflict_response()
+            responses["default"] = _default_problem_response()
+            _add_headers(responses, handler)
             _add_examples(responses, handler)
             operation.responses = responses
 
+    _keep_example_nulls(schema.paths or {})
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
     schema.components.schemas = {**(schema.components.schemas or {}), **components}
     _forbid_unknown_fields(schema.components.schemas)
+
+
+class Verbatim:
+    """An example value that Litestar's rendering must not touch: it drops ``None`` from dicts, so an
+    example of a nullable field would lose it and no longer match its schema. ``finish_document``
+    puts the value back."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _keep_example_nulls(paths: dict[str, Any]) -> None:
+    for path_item in paths.values():
+        for method in ("get", "put", "post", "patch", "delete"):
+            operation = getattr(path_item, method)
+            if operation is None:
+                continue
+            bodies = [operation.request_body, *(operation.responses or {}).values()]
+            for body in bodies:
+                for media in (getattr(body, "content", None) or {}).values():
+                    for example in (media.examples or {}).values():
+                        if isinstance(example, Example) and not isinstance(example.value, Verbatim):
+                            example.value = Verbatim(example.value)
 
 
 def _struct_classes(root: type[msgspec.Struct] = msgspec.Struct) -> dict[str, type[msgspec.Struct]]:
@@ -204,4 +336,7 @@ def _forbid_unknown_fields(schemas: dict[str, Any]) -> None:
 
 def render_spec(app: Litestar) -> str:
     """The spec as committed: sorted keys and fixed indentation, so it is identical across runs."""
-    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from api.openapi_document import finish_document
+
+    document = finish_document(app.openapi_schema.to_schema())
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

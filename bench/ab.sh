@@ -18,19 +18,21 @@ export TICKETS=${TICKETS:-100000}
 export HELPDESK_ACCESS_LOG=false HELPDESK_LOG_LEVEL=WARNING HELPDESK_RUN_WORKER=false
 export HELPDESK_DB_POOL_SIZE=${POOL:-20} HELPDESK_DB_MAX_OVERFLOW=0
 
-serve() {  # dir url port
-    (cd "$1" && DATABASE_URL=$2 HELPDESK_DATA_DIR=/tmp/ab-unused .venv/bin/helpdesk serve --port "$3" \
-        > "/tmp/ab-$3.log" 2>&1) &
-    echo $!
+serve() {  # dir url port; the server's pid is written to /tmp/ab-<port>.pid
+    (cd "$1" && DATABASE_URL=$2 HELPDESK_DATA_DIR=/tmp/ab-unused exec .venv/bin/helpdesk serve --port "$3") \
+        > "/tmp/ab-$3.log" 2>&1 &
+    echo $! > "/tmp/ab-$3.pid"
 }
 token() { (cd "$1" && DATABASE_URL=$2 .venv/bin/helpdesk api-keys create --role agent --name ab); }
 
 A_TOKEN=$(token "$A_DIR" "$A_URL")
 B_TOKEN=$(token "$B_DIR" "$B_URL")
-A_PID=$(serve "$A_DIR" "$A_URL" 8011)
-B_PID=$(serve "$B_DIR" "$B_URL" 8012)
-(cd "$B_DIR" && DATABASE_URL=$B_URL .venv/bin/uvicorn bench.raw_app:app --port 8013 --loop uvloop \
-    --http httptools --no-access-log --log-level warning > /tmp/ab-8013.log 2>&1) &
+serve "$A_DIR" "$A_URL" 8011
+serve "$B_DIR" "$B_URL" 8012
+A_PID=$(cat /tmp/ab-8011.pid)
+B_PID=$(cat /tmp/ab-8012.pid)
+(cd "$B_DIR" && DATABASE_URL=$B_URL exec .venv/bin/uvicorn bench.raw_app:app --port 8013 --loop uvloop \
+    --http httptools --no-access-log --log-level warning) > /tmp/ab-8013.log 2>&1 &
 RAW_PID=$!
 trap 'kill $A_PID $B_PID $RAW_PID 2>/dev/null || true' EXIT
 for port in 8011 8012 8013; do

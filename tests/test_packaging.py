@@ -29,6 +29,7 @@ NOT_SOURCE = shutil.ignore_patterns(
     "node_modules",
     ".*_cache",
     ".hypothesis",
+    "out",
 )
 
 

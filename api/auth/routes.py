@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import service
@@ -13,7 +13,8 @@ from api.auth.cache import ApiKeyCache
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from api.db import Transaction
-from api.openapi import problems
+from api.idempotency import created
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
 
@@ -22,13 +23,14 @@ class ApiKeyController(Controller):
     tags = ["API keys"]
     opt = ADMIN_ONLY
 
-    @post(operation_id="createApiKey")
-    async def create_api_key(self, tx: Transaction, data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
+    @post(operation_id="createApiKey", opt=created_at_location())
+    async def create_api_key(self, tx: Transaction, data: JSONBody[ApiKeyCreate]) -> Response[ApiKeyCreated]:
         """Create an API key.
 
         The token is in this response only; it is stored as a hash and cannot be shown again.
         """
-        return await service.create_api_key(tx, data)
+        key = await service.create_api_key(tx, data)
+        return created(key, f"/v1/api-keys/{key.id}")
 
     @get(operation_id="listApiKeys")
     async def list_api_keys(
@@ -38,12 +40,18 @@ class ApiKeyController(Controller):
         cursor: Cursor = None,
         include_revoked: FromQuery[bool] = False,
     ) -> Page[ApiKeyRead]:
-        """List API keys (never their secrets), oldest first."""
+        """List API keys (never their secrets), oldest first.
+
+        Shows name, role, prefix and last use; revoked keys only with `include_revoked=true`.
+        """
         return await service.list_api_keys(tx, limit=limit, cursor=cursor, include_revoked=include_revoked)
 
     @get("/{key_id:uuid}", operation_id="getApiKey", opt=problems(404))
     async def get_api_key(self, tx: Transaction, key_id: FromPath[uuid.UUID]) -> ApiKeyRead:
-        """Get an API key."""
+        """Get an API key.
+
+        Never includes the token: it is stored only as a hash.
+        """
         return await service.get_api_key(tx, key_id)
 
     @post("/{key_id:uuid}/revoke", status_code=200, operation_id="revokeApiKey", opt=problems(404))

@@ -32,7 +32,11 @@ class Readiness(msgspec.Struct):
 
 @get("/healthz", operation_id="getHealth", opt=PUBLIC_OPT, tags=["Operations"])
 async def healthz() -> Health:
-    """Liveness: the process is up and serving."""
+    """Liveness: the process is up and serving.
+
+    Answers 200 as long as the process can serve requests; it does not touch the database (see
+    `getReadiness`). Needs no API key.
+    """
     return Health(status="ok")
 
 
@@ -71,7 +75,11 @@ async def readyz(state: State) -> Readiness:
     media_type="text/plain; version=0.0.4; charset=utf-8",
 )
 async def metrics() -> bytes:
-    """Prometheus metrics: request counts and latency histograms per route and status."""
+    """Prometheus metrics: request counts and latency histograms per route and status.
+
+    Prometheus text exposition format, summed across `--workers` processes: `helpdesk_http_requests_total`
+    and `helpdesk_http_request_duration_seconds` by method, route template and status. Needs no API key.
+    """
     return render_metrics()
 
 

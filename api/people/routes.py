@@ -12,8 +12,8 @@ from litestar.params import Body, FromPath, FromQuery
 from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
 from api.db import Transaction
-from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import problems
+from api.idempotency import IdempotencyKeyHeader, created, idempotent
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.people import service
 from api.people.schemas import (
@@ -68,7 +68,7 @@ class CustomerController(Controller):
     tags = ["Customers"]
     opt = ANY_ROLE
 
-    @post(operation_id="createCustomer", opt=problems(409))
+    @post(operation_id="createCustomer", opt={**problems(409), **created_at_location()})
     async def create_customer(
         self,
         tx: Transaction,
@@ -76,10 +76,15 @@ class CustomerController(Controller):
         data: Annotated[CustomerCreate, Body(examples=_CUSTOMER_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[CustomerRead]:
-        """Create a customer."""
+        """Create a customer.
+
+        The email must be unique among customers (409 otherwise). Tickets can also create customers on
+        the fly from `requester_email`.
+        """
 
         async def work() -> Response[Any]:
-            return Response(await service.create_customer(tx, data), status_code=201)
+            customer = await service.create_customer(tx, data)
+            return created(customer, f"/v1/customers/{customer.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -91,12 +96,19 @@ class CustomerController(Controller):
         cursor: Cursor = None,
         email: FromQuery[str | None] = None,
     ) -> CustomerPage:
-        """List customers, oldest first; ``email`` finds one by address (any case)."""
+        """List customers, oldest first; ``email`` finds one by address (any case).
+
+        Customers are the people who ask for help. `email` matches case-insensitively and returns at
+        most one customer.
+        """
         return await service.list_customers(tx, limit=limit, cursor=cursor, email=email)
 
     @get("/{customer_id:uuid}", operation_id="getCustomer", opt=problems(404))
     async def get_customer(self, tx: Transaction, customer_id: FromPath[uuid.UUID]) -> CustomerRead:
-        """Get a customer."""
+        """Get a customer.
+
+        Returns 404 for an unknown id.
+        """
         return await service.get_customer(tx, customer_id)
 
     @patch("/{customer_id:uuid}", operation_id="updateCustomer", opt=problems(404, 409))
@@ -106,7 +118,10 @@ class CustomerController(Controller):
         customer_id: FromPath[uuid.UUID],
         data: Annotated[CustomerUpdate, Body(examples=_CUSTOMER_UPDATE)],
     ) -> CustomerRead:
-        """Update a customer; only the fields sent change."""
+        """Update a customer; only the fields sent change.
+
+        Changing the email to one another customer has is a 409.
+        """
         return await service.update_customer(tx, customer_id, data)
 
 
@@ -114,7 +129,7 @@ class AgentController(Controller):
     path = "/v1/agents"
     tags = ["Agents"]
 
-    @post(operation_id="createAgent", opt={**ADMIN_ONLY, **problems(409)})
+    @post(operation_id="createAgent", opt={**ADMIN_ONLY, **problems(409), **created_at_location()})
     async def create_agent(
         self,
         tx: Transaction,
@@ -122,10 +137,14 @@ class AgentController(Controller):
         data: Annotated[AgentCreate, Body(examples=_AGENT_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[AgentRead]:
-        """Create an agent (admin only)."""
+        """Create an agent.
+
+        The email must be unique (409 otherwise). An agent can be given API keys that act as it.
+        """
 
         async def work() -> Response[Any]:
-            return Response(await service.create_agent(tx, data), status_code=201)
+            agent = await service.create_agent(tx, data)
+            return created(agent, f"/v1/agents/{agent.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -137,12 +156,19 @@ class AgentController(Controller):
         cursor: Cursor = None,
         active: FromQuery[bool | None] = None,
     ) -> AgentPage:
-        """List agents, oldest first."""
+        """List agents, oldest first.
+
+        Agents are the people who work tickets; `active: false` agents are listed too. Paginate with
+        `cursor`.
+        """
         return await service.list_agents(tx, limit=limit, cursor=cursor, active=active)
 
     @get("/{agent_id:uuid}", operation_id="getAgent", opt={**ANY_ROLE, **problems(404)})
     async def get_agent(self, tx: Transaction, agent_id: FromPath[uuid.UUID]) -> AgentRead:
-        """Get an agent."""
+        """Get an agent.
+
+        Any key may read agents, so consoles can show who is assigned.
+        """
         return await service.get_agent(tx, agent_id)
 
     @patch("/{agent_id:uuid}", operation_id="updateAgent", opt={**ADMIN_ONLY, **problems(404, 409)})
@@ -152,7 +178,11 @@ class AgentController(Controller):
         agent_id: FromPath[uuid.UUID],
         data: Annotated[AgentUpdate, Body(examples=_AGENT_UPDATE)],
     ) -> AgentRead:
-        """Update an agent (admin only); ``active: false`` deactivates it and its API keys."""
+        """Update an agent; ``active: false`` deactivates it and its API keys.
+
+        Only the fields sent change. Deactivating an agent revokes the use of every API key bound to
+        it at once, in every process.
+        """
         return await service.update_agent(tx, agent_id, data)
 
 
@@ -160,7 +190,7 @@ class GroupController(Controller):
     path = "/v1/groups"
     tags = ["Groups"]
 
-    @post(operation_id="createGroup", opt={**ADMIN_ONLY, **problems(409)})
+    @post(operation_id="createGroup", opt={**ADMIN_ONLY, **problems(409), **created_at_location()})
     async def create_group(
         self,
         tx: Transaction,
@@ -168,10 +198,14 @@ class GroupController(Controller):
         data: Annotated[GroupCreate, Body(examples=_GROUP_CREATE)],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[GroupRead]:
-        """Create a group (admin only)."""
+        """Create a group.
+
+        Group names are unique (409 otherwise); `member_ids` sets the agents in it.
+        """
 
         async def work() -> Response[Any]:
-            return Response(await service.create_group(tx, data), status_code=201)
+            group = await service.create_group(tx, data)
+            return created(group, f"/v1/groups/{group.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
@@ -179,12 +213,18 @@ class GroupController(Controller):
     async def list_groups(
         self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> GroupPage:
-        """List groups, oldest first."""
+        """List groups, oldest first.
+
+        Groups are teams of agents that tickets are routed to. Paginate with `cursor`.
+        """
         return await service.list_groups(tx, limit=limit, cursor=cursor)
 
     @get("/{group_id:uuid}", operation_id="getGroup", opt={**ANY_ROLE, **problems(404)})
     async def get_group(self, tx: Transaction, group_id: FromPath[uuid.UUID]) -> GroupRead:
-        """Get a group and its members."""
+        """Get a group and its members.
+
+        The members are listed by id in `member_ids`.
+        """
         return await service.get_group(tx, group_id)
 
     @patch("/{group_id:uuid}", operation_id="updateGroup", opt={**ADMIN_ONLY, **problems(404, 409)})
@@ -194,5 +234,8 @@ class GroupController(Controller):
         group_id: FromPath[uuid.UUID],
         data: Annotated[GroupUpdate, Body(examples=_GROUP_UPDATE)],
     ) -> GroupRead:
-        """Update a group (admin only); ``member_ids`` replaces the membership."""
+        """Update a group; ``member_ids`` replaces the membership.
+
+        Only the fields sent change; send `member_ids: []` to empty the group.
+        """
         return await service.update_group(tx, group_id, data)

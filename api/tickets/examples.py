@@ -32,6 +32,56 @@ TICKET: dict[str, Any] = {
     "first_agent_reply_at": "2026-11-20T09:31:12.004000Z",
     "resolved_at": None,
     "closed_at": None,
+    "sla": {
+        "policy_id": "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+        "policy_version": 2,
+        "calendar_id": "7e6d5c4b-3a29-4817-9f6e-5d4c3b2a1908",
+        "calendar_version": 1,
+        "metrics": [
+            {
+                "metric": "first_response",
+                "cycle": 1,
+                "state": "fulfilled",
+                "target_minutes": 60,
+                "business": True,
+                "warning_minutes": 15,
+                "started_at": "2026-11-20T09:14:03.120000Z",
+                "running_since": None,
+                "consumed_seconds": 1028.884,
+                "due_at": None,
+                "warned_at": None,
+                "breached_at": None,
+                "fulfilled_at": "2026-11-20T09:31:12.004000Z",
+                "pauses": [],
+                "earlier_cycles": [],
+                "remaining_seconds": None,
+            },
+            {
+                "metric": "resolution",
+                "cycle": 1,
+                "state": "running",
+                "target_minutes": 480,
+                "business": True,
+                "warning_minutes": 60,
+                "started_at": "2026-11-20T09:14:03.120000Z",
+                "running_since": "2026-11-20T10:02:44.870000Z",
+                "consumed_seconds": 1800.0,
+                "due_at": "2026-11-20T17:32:44.870000Z",
+                "warned_at": None,
+                "breached_at": None,
+                "fulfilled_at": None,
+                "pauses": [
+                    {
+                        "start": "2026-11-20T09:44:03.120000Z",
+                        "end": "2026-11-20T10:02:44.870000Z",
+                        "reason": "pending",
+                    }
+                ],
+                "earlier_cycles": [],
+                "remaining_seconds": 25200.0,
+            },
+        ],
+    },
 }
 
 CREATE = [

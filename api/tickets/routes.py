@@ -20,7 +20,14 @@ from api.errors import NotFound, PreconditionFailed
 from api.events import service as events
 from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import problems, response_examples
+from api.openapi import (
+    created_at_location,
+    lifecycle_conflicts,
+    not_modified,
+    problems,
+    response_examples,
+    stale_etag,
+)
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
 from api.sla import render
 from api.sla.cache import with_calendars
@@ -56,6 +63,25 @@ IfMatch = Annotated[
 ]
 
 
+IfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-None-Match",
+        required=False,
+        description='The `ETag` of the copy you hold (e.g. `"3"`); when it is still current the answer is '
+        "304 with no body.",
+    ),
+]
+
+
+def still_current(if_none_match: str | None, version: int) -> bool:
+    """Whether ``If-None-Match`` names the current version (RFC 9110 weak comparison; ``*`` matches)."""
+    if if_none_match is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or f'"{version}"' in tags
+
+
 def expected_version(if_match: str | None) -> int | None:
     """The version an ``If-Match`` header expects; ``*`` or no header accepts any."""
     if if_match is None or if_match.strip() == "*":
@@ -68,7 +94,10 @@ def expected_version(if_match: str | None) -> int | None:
 
 
 def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead]:
-    return Response(ticket, status_code=status_code, headers={"ETag": f'"{ticket.version}"'})
+    headers = {"ETag": f'"{ticket.version}"'}
+    if status_code == 201:
+        headers["Location"] = f"/v1/tickets/{ticket.id}"
+    return Response(ticket, status_code=status_code, headers=headers)
 
 
 async def as_of_now(request: Req, tickets: list[TicketRead]) -> None:
@@ -120,7 +149,7 @@ class TicketController(Controller):
 
     @post(
         operation_id="createTicket",
-        opt={**problems(409), **response_examples(201, examples.TICKET_RESPONSE)},
+        opt={**problems(409), **response_examples(201, examples.TICKET_RESPONSE), **created_at_location()},
         response_headers=ETAG,
     )
     async def create_ticket(
@@ -220,12 +249,20 @@ class TicketController(Controller):
     @get(
         "/{ticket_id:int}",
         operation_id="getTicket",
-        opt={**problems(404), **response_examples(200, examples.TICKET_RESPONSE)},
+        opt={**problems(404), **response_examples(200, examples.TICKET_RESPONSE), **not_modified()},
         response_headers=ETAG,
     )
-    async def get_ticket(self, request: Req, ticket_id: FromPath[int]) -> Response[TicketRead]:
-        """Get a ticket; its `ETag` is the version to send back as `If-Match`."""
+    async def get_ticket(
+        self, request: Req, ticket_id: FromPath[int], if_none_match: IfNoneMatch = None
+    ) -> Response[TicketRead]:
+        """Get a ticket.
+
+        Its `ETag` is the version to send back as `If-Match` when changing it, or as `If-None-Match` to
+        re-read it cheaply (304 while unchanged).
+        """
         ticket = await service.get_ticket(statement_pool(request.app.state), ticket_id)
+        if still_current(if_none_match, ticket.version):
+            return Response(b"", status_code=304, headers={"ETag": f'"{ticket.version}"'})  # type: ignore[arg-type]
         await as_of_now(request, [ticket])
         return with_etag(ticket)
 
@@ -249,7 +286,12 @@ class TicketController(Controller):
     @patch(
         "/{ticket_id:int}",
         operation_id="updateTicket",
-        opt={**problems(404, 409, 412), **response_examples(200, examples.TICKET_RESPONSE)},
+        opt={
+            **problems(404, 409, 412),
+            **response_examples(200, examples.TICKET_RESPONSE),
+            **stale_etag(),
+            **lifecycle_conflicts(),
+        },
         response_headers=ETAG,
     )
     async def update_ticket(
@@ -272,7 +314,12 @@ class TicketController(Controller):
         await as_of_now(request, [ticket])
         return with_etag(ticket)
 
-    @post("/bulk-update", status_code=200, operation_id="bulkUpdateTickets", opt=problems(404, 409, 412))
+    @post(
+        "/bulk-update",
+        status_code=200,
+        operation_id="bulkUpdateTickets",
+        opt={**problems(404, 409, 412), **lifecycle_conflicts()},
+    )
     async def bulk_update(
         self,
         tx: Transaction,
@@ -303,10 +350,18 @@ class TicketController(Controller):
         cursor: Cursor = None,
         public: Annotated[bool | None, _q("Only public replies (true) or internal notes (false).")] = None,
     ) -> CommentPage:
-        """List a ticket's comments, oldest first."""
+        """List a ticket's comments, oldest first.
+
+        Public replies and internal notes; filter with `public`. Returns 404 when the ticket does not
+        exist.
+        """
         return await comments.list_comments(tx, ticket_id, limit=limit, cursor=cursor, public=public)
 
-    @post("/{ticket_id:int}/comments", operation_id="createComment", opt=problems(404, 409, 412))
+    @post(
+        "/{ticket_id:int}/comments",
+        operation_id="createComment",
+        opt={**problems(404, 409, 412), **stale_etag(), **lifecycle_conflicts()},
+    )
     async def create_comment(
         self,
         tx: Transaction,
@@ -334,7 +389,11 @@ class TicketController(Controller):
     async def list_ticket_events(
         self, tx: Transaction, ticket_id: FromPath[int], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> EventPage:
-        """A ticket's history: every change, who made it, when and through which request."""
+        """A ticket's history: every change, who made it, when and through which request.
+
+        Events are in the order they happened, with the actor, the fields that changed (before and
+        after) and the request id. The same events appear in the change feed (`listEvents`).
+        """
         page = await events.ticket_history(tx, ticket_id, limit=limit, cursor=cursor)
         if not page.data and not await events.ticket_exists(tx, ticket_id):
             raise NotFound(f"Ticket {ticket_id} does not exist.")

@@ -13,7 +13,7 @@ from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
 from api.db import Transaction, utcnow
 from api.idempotency import IdempotencyKeyHeader, run_once
-from api.openapi import problems
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from api.settings import Settings
 from api.webhooks import deliveries, service
@@ -56,10 +56,13 @@ class WebhookEndpointController(Controller):
 
     @get("/event-types", operation_id="listWebhookEventTypes")
     async def list_event_types(self) -> list[EventTypeRead]:
-        """List the webhook event types, each with a JSON Schema of its `data`."""
+        """List the webhook event types, each with a JSON Schema of its `data`.
+
+        The same types are described in the spec's `webhooks` section, with their signature headers.
+        """
         return service.list_event_types()
 
-    @post("/endpoints", operation_id="createWebhookEndpoint")
+    @post("/endpoints", operation_id="createWebhookEndpoint", opt=created_at_location())
     async def create_endpoint(
         self,
         request: Req,
@@ -83,31 +86,49 @@ class WebhookEndpointController(Controller):
         """
         # A replay returns the same secret: it is stored for signing anyway, unlike API key tokens.
         return await run_once(
-            tx, request, idempotency_key, data, lambda: service.create_endpoint(tx, data, _policy(state))
+            tx,
+            request,
+            idempotency_key,
+            data,
+            lambda: service.create_endpoint(tx, data, _policy(state)),
+            location=lambda endpoint: f"/v1/webhooks/endpoints/{endpoint.id}",
         )
 
     @get("/endpoints", operation_id="listWebhookEndpoints")
     async def list_endpoints(
         self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[EndpointRead]:
-        """List webhook endpoints, oldest first."""
+        """List webhook endpoints, oldest first.
+
+        Never includes signing secrets. Paginate with `cursor`.
+        """
         return await service.list_endpoints(tx, limit=limit, cursor=cursor)
 
     @get("/endpoints/{endpoint_id:uuid}", operation_id="getWebhookEndpoint", opt=problems(404))
     async def get_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
-        """Get a webhook endpoint."""
+        """Get a webhook endpoint.
+
+        Never includes the signing secret (it is shown only at creation and on rotation).
+        """
         return await service.get_endpoint(tx, endpoint_id)
 
     @patch("/endpoints/{endpoint_id:uuid}", operation_id="updateWebhookEndpoint", opt=problems(404))
     async def update_endpoint(
         self, tx: Transaction, state: State, endpoint_id: FromPath[uuid.UUID], data: JSONBody[EndpointUpdate]
     ) -> EndpointRead:
-        """Change a webhook endpoint; omitted fields keep their value."""
+        """Change a webhook endpoint; omitted fields keep their value.
+
+        A new URL is checked like at registration (https, public address unless the operator allowed
+        otherwise).
+        """
         return await service.update_endpoint(tx, endpoint_id, data, _policy(state))
 
     @delete("/endpoints/{endpoint_id:uuid}", operation_id="deleteWebhookEndpoint", opt=problems(404))
     async def delete_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> None:
-        """Delete a webhook endpoint, its pending deliveries and its attempt logs."""
+        """Delete a webhook endpoint, its pending deliveries and its attempt logs.
+
+        Its delivery history goes with it; to keep the history, disable the endpoint instead.
+        """
         await service.delete_endpoint(tx, endpoint_id)
 
     @post(
@@ -145,7 +166,10 @@ class WebhookEndpointController(Controller):
         endpoint_id: FromPath[uuid.UUID],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[DeliveryRead]:
-        """Send a signed `webhook.test` event to the endpoint."""
+        """Send a signed `webhook.test` event to the endpoint.
+
+        Delivered like any event (signed, retried), to check that a receiver verifies signatures.
+        """
         return await run_once(tx, request, idempotency_key, None, lambda: service.send_test(tx, endpoint_id))
 
     @post(
@@ -161,7 +185,10 @@ class WebhookEndpointController(Controller):
         endpoint_id: FromPath[uuid.UUID],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[EndpointRead]:
-        """Enable an endpoint; deliveries held while it was disabled resume."""
+        """Enable an endpoint; deliveries held while it was disabled resume.
+
+        Also clears an automatic disable (after `410 Gone` or days of failures).
+        """
         return await run_once(
             tx, request, idempotency_key, None, lambda: service.set_enabled(tx, endpoint_id, True)
         )
@@ -179,7 +206,10 @@ class WebhookEndpointController(Controller):
         endpoint_id: FromPath[uuid.UUID],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[EndpointRead]:
-        """Disable an endpoint; new deliveries are not created and pending ones are held."""
+        """Disable an endpoint; new deliveries are not created and pending ones are held.
+
+        Use it while a receiver is down for maintenance; `enableWebhookEndpoint` resumes delivery.
+        """
         return await run_once(
             tx, request, idempotency_key, None, lambda: service.set_enabled(tx, endpoint_id, False)
         )
@@ -211,7 +241,11 @@ class WebhookEndpointController(Controller):
 
     @get("/endpoints/{endpoint_id:uuid}/health", operation_id="getWebhookEndpointHealth", opt=problems(404))
     async def health(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointHealth:
-        """Endpoint health over the last 24 hours: success rate, latency percentiles, last error."""
+        """Endpoint health over the last 24 hours: success rate, latency percentiles, last error.
+
+        Computed from the attempt log; use it to see whether a receiver is failing before it is
+        disabled.
+        """
         return await deliveries.health(tx, endpoint_id, utcnow())
 
     @get("/deliveries", operation_id="listWebhookDeliveries")
@@ -225,7 +259,11 @@ class WebhookEndpointController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[DeliveryRead]:
-        """List deliveries, newest first, per endpoint or per event and by status."""
+        """List deliveries, newest first, per endpoint or per event and by status.
+
+        A delivery is one event sent to one endpoint, with its retry state. Filter by `endpoint_id`,
+        `message_id` (the `webhook-id`) and `status`.
+        """
         return await deliveries.list_deliveries(
             tx,
             endpoint_id=endpoint_id,
@@ -238,7 +276,10 @@ class WebhookEndpointController(Controller):
 
     @get("/deliveries/{delivery_id:int}", operation_id="getWebhookDelivery", opt=problems(404))
     async def get_delivery(self, tx: Transaction, delivery_id: FromPath[int]) -> DeliveryRead:
-        """Get a delivery."""
+        """Get a delivery.
+
+        Includes the attempt count, the last status code and when the next attempt is due.
+        """
         return await deliveries.get_delivery(tx, delivery_id)
 
     @get("/deliveries/{delivery_id:int}/attempts", operation_id="listWebhookAttempts", opt=problems(404))
@@ -249,7 +290,11 @@ class WebhookEndpointController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Page[AttemptRead]:
-        """List a delivery's attempts, oldest first: request headers, status, duration, response start."""
+        """List a delivery's attempts, oldest first: request headers, status, duration, response start.
+
+        Every attempt is logged: the request headers (custom credentials masked), the status code or
+        error class, the duration and the first 4 KiB of the response body.
+        """
         return await deliveries.list_attempts(tx, delivery_id, limit=limit, cursor=cursor)
 
     @post(
@@ -265,7 +310,10 @@ class WebhookEndpointController(Controller):
         delivery_id: FromPath[int],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[DeliveryRead]:
-        """Send a delivery again now, with the same body and `webhook-id` and a fresh retry schedule."""
+        """Send a delivery again now, with the same body and `webhook-id` and a fresh retry schedule.
+
+        Use it after fixing a receiver. A delivery already in flight is a 409.
+        """
         return await run_once(
             tx, request, idempotency_key, None, lambda: deliveries.redeliver(tx, delivery_id)
         )

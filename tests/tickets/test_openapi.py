@@ -25,4 +25,5 @@ def test_ticket_operations_have_examples_and_errors():
         for operation in path.values():
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
-                    assert response["content"]["application/problem+json"]["example"]
+                    media = response["content"]["application/problem+json"]
+                    assert media.get("example") or media.get("examples"), status

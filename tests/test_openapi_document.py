@@ -1,0 +1,216 @@
+"""The finished contract is exact: what client generators and frontend teams rely on, checked on the spec."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+
+from api.app import create_litestar
+from api.openapi import render_spec
+from api.openapi_document import TRANSITION_RULES, named_enums, problem_types
+from api.webhooks.catalog import CATALOG
+
+METHODS = ("get", "put", "post", "patch", "delete")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def spec(settings) -> dict[str, Any]:
+    return json.loads(render_spec(create_litestar(settings)))
+
+
+def operations(spec: dict[str, Any], section: str = "paths") -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in spec.get(section, {}).items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def nodes(node: Any, where: str = "$") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from nodes(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from nodes(value, f"{where}/{i}")
+
+
+def resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def test_every_list_page_types_its_rows(spec):
+    schemas = spec["components"]["schemas"]
+    pages = {name: s for name, s in schemas.items() if "next_cursor" in s.get("properties", {})}
+    assert {"TicketPage", "CommentPage", "AgentPage", "CustomerPage", "GroupPage", "EventPage"} <= set(pages)
+    for name, page in pages.items():
+        items = page["properties"]["data"]["items"]
+        assert "$ref" in items, f"{name} rows are untyped: {items}"
+        assert resolve(spec, items).get("properties"), name
+
+
+def test_schema_names_are_plain_identifiers(spec):
+    for name in spec["components"]["schemas"]:
+        assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", name), f"schema name {name!r} is not a plain type name"
+
+
+def test_no_single_branch_unions(spec):
+    for where, node in nodes(spec):
+        for key in ("oneOf", "anyOf"):
+            assert len(node.get(key, [1, 2])) != 1, f"one-branch {key} at {where}"
+
+
+def test_enums_are_named_components_not_repeated_inline(spec):
+    schemas = spec["components"]["schemas"]
+    named = named_enums()
+    for name, (values, _) in named.items():
+        assert schemas[name]["enum"] == list(values)
+    named_sets = {frozenset(values) for values, _ in named.values()}
+    for where, node in nodes(spec):
+        if "enum" in node and not any(where == f"$/components/schemas/{name}" for name in named):
+            values = frozenset(v for v in node["enum"] if v is not None)
+            assert values not in named_sets, f"inline copy of a named enum at {where}"
+    status = spec["components"]["schemas"]["TicketRead"]["properties"]["status"]
+    assert status == {"$ref": "#/components/schemas/TicketStatus"}
+
+
+def test_problem_type_is_an_enum_of_every_problem_type(spec):
+    props = spec["components"]["schemas"]["Problem"]["properties"]
+    types = props["type"]["enum"]
+    assert types == problem_types()
+    for slug in ("not-found", "validation-error", "invalid-transition", "precondition-failed", "conflict"):
+        assert f"urn:helpdesk:problem:{slug}" in types
+    rules = next(b for b in props["rule"]["oneOf"] if b.get("type") == "string")["enum"]
+    assert rules == list(TRANSITION_RULES)
+
+
+def test_every_lifecycle_rule_raised_is_documented():
+    """A rule added to the lifecycle must be added to the spec's enum (which lists them by value)."""
+    from api.tickets import lifecycle
+
+    raised = set()
+    for source in (REPO / "api" / "tickets").glob("*.py"):
+        raised |= set(re.findall(r"rule=([A-Z_]+)", source.read_text()))
+    assert raised, "no rules found: the pattern is stale"
+    assert {getattr(lifecycle, name) for name in raised} <= set(TRANSITION_RULES)
+
+
+def test_every_operation_documents_a_default_problem_and_a_description(spec):
+    tags = {tag["name"]: tag.get("description") for tag in spec["tags"]}
+    for path, method, op in operations(spec):
+        assert op.get("description"), f"{method} {path} has no description"
+        default = op["responses"]["default"]["content"]["application/problem+json"]["schema"]
+        assert default == {"$ref": "#/components/schemas/Problem"}
+        for tag in op["tags"]:
+            assert tags.get(tag), f"tag {tag!r} has no description"
+
+
+def test_admin_only_operations_say_so(spec):
+    admin_only = {"createApiKey", "listApiKeys", "createAgent", "createWebhookEndpoint", "updateGroup"}
+    for path, method, op in operations(spec):
+        says = "Admin only" in op["description"]
+        assert says == ("403" in op["responses"]), f"{method} {path}"
+        if op["operationId"] in admin_only:
+            assert says, op["operationId"]
+
+
+def test_every_header_has_a_schema(spec):
+    headers = spec["components"]["headers"]
+    for path, method, op in operations(spec):
+        for status, response in op["responses"].items():
+            assert "X-Request-ID" in response.get("headers", {}), f"{method} {path} {status}"
+            for name, header in response.get("headers", {}).items():
+                assert "schema" in resolve(spec, header), f"{method} {path} {status} {name}"
+    assert headers["ETag"]["schema"] == {"type": "string", "examples": ['"3"']}
+
+
+def test_write_headers_are_documented(spec):
+    paths = spec["paths"]
+    creates = {
+        ("/v1/tickets", "post"),
+        ("/v1/customers", "post"),
+        ("/v1/agents", "post"),
+        ("/v1/groups", "post"),
+        ("/v1/api-keys", "post"),
+        ("/v1/webhooks/endpoints", "post"),
+    }
+    for path, method in creates:
+        assert "Location" in paths[path][method]["responses"]["201"]["headers"], path
+    for path, method, op in operations(spec):
+        takes_key = any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
+        for status, response in op["responses"].items():
+            replayed = "Idempotent-Replayed" in response.get("headers", {})
+            assert replayed == (takes_key and status.startswith("2")), f"{method} {path} {status}"
+    ticket = paths["/v1/tickets/{ticket_id}"]
+    assert "ETag" in ticket["patch"]["responses"]["412"]["headers"]
+    assert "WWW-Authenticate" in ticket["patch"]["responses"]["401"]["headers"]
+    refused = ticket["patch"]["responses"]["409"]["content"]["application/problem+json"]["examples"]
+    assert refused["invalid-transition"]["value"]["rule"] in TRANSITION_RULES
+    assert "ETag" in ticket["get"]["responses"]["304"]["headers"]
+
+
+def _validator(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
+    return jsonschema_rs.Draft202012Validator(
+        {**schema, "components": spec["components"]}, validate_formats=True
+    )
+
+
+def _examples(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """Every example in the spec with the schema it illustrates."""
+    for where, node in nodes(spec):
+        schema = node.get("schema")
+        if not isinstance(schema, dict):
+            continue
+        if "example" in node:
+            yield where, schema, node["example"]
+        for name, example in (node.get("examples") or {}).items():
+            yield f"{where}/examples/{name}", schema, example["value"]
+        for i, example in enumerate(resolve(spec, schema).get("examples") or ()):
+            yield f"{where}/schema/examples/{i}", schema, example
+
+
+def test_examples_are_valid_against_their_schemas(spec):
+    invalid, checked = [], 0
+    for where, schema, example in _examples(spec):
+        errors = [e.message for e in _validator(spec, schema).iter_errors(example)]
+        if errors:
+            invalid.append(f"{where}: {errors}")
+        checked += 1
+    assert not invalid, "\n".join(invalid)
+    assert checked > 100
+
+
+def test_every_request_body_and_success_response_has_an_example(spec):
+    for section in ("paths", "webhooks"):
+        for path, method, op in operations(spec, section):
+            bodies = [("request", op.get("requestBody", {}))]
+            bodies += [(s, r) for s, r in op["responses"].items() if s.startswith("2")]
+            for label, body in bodies:
+                for media_type, media in body.get("content", {}).items():
+                    if media_type == "application/json":
+                        assert "example" in media or "examples" in media, f"{method} {path} {label}"
+
+
+def test_webhooks_section_has_every_event_type_with_signature_headers(spec):
+    webhooks = spec["webhooks"]
+    assert set(webhooks) == set(CATALOG)
+    for name, item in webhooks.items():
+        operation = item["post"]
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}, name
+        envelope = resolve(spec, operation["requestBody"]["content"]["application/json"]["schema"])
+        assert envelope["properties"]["type"] == {"type": "string", "const": name}
+        assert set(envelope["required"]) == {"type", "timestamp", "data"}
+        assert resolve(spec, envelope["properties"]["data"]).get("properties"), name
