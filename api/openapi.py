@@ -61,8 +61,8 @@ TAGS = [
     ),
     Tag(
         name="Business calendars",
-        description="Opening hours, time zone and holidays that business-time SLA targets count, with what-if "
-        "due/elapsed computations.",
+        description="Opening hours, time zone and holidays that business-time SLA targets count, "
+        "with what-if due/elapsed computations.",
     ),
     Tag(name="API keys", description="Keys for people and integrations; a token is shown only once."),
     Tag(name="Operations", description="Health, readiness and Prometheus metrics for operators."),

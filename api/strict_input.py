@@ -75,11 +75,11 @@ def _check_media_type(request: Request[Any, Any, Any], declared: frozenset[str])
     media_type = raw.split(";", 1)[0].strip().lower()
     if media_type in declared and media_type != "application/json":
         return
-    if "application/json" in declared or not declared:
-        if media_type == "application/json" or (
-            media_type.startswith("application/") and media_type.endswith("+json")
-        ):
-            return
+    json_body = media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+    if json_body and ("application/json" in declared or not declared):
+        return
     expected = " or ".join(sorted(declared)) or "application/json"
     raise UnsupportedMediaType(f"The request body must be {expected}, not {media_type or 'empty'}.")
 
