@@ -34,9 +34,12 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def _create_key(database_url: str, name: str, role: str, *, only_if_first: bool = False) -> str | None:
+async def _create_key(
+    database_url: str, name: str, role: str, *, only_if_first: bool = False, agent_email: str | None = None
+) -> str | None:
     """Create an API key and return its token; with ``only_if_first``, only on a database without keys
-    (the admin key ``serve`` prints on first start, so the first user can get in)."""
+    (the admin key ``serve`` prints on first start, so the first user can get in); with ``agent_email``,
+    a key that acts as that agent."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -52,7 +55,16 @@ async def _create_key(database_url: str, name: str, role: str, *, only_if_first:
                 await conn.execute(text("LOCK TABLE api_keys IN EXCLUSIVE MODE"))
                 if await conn.scalar(text("SELECT EXISTS (SELECT 1 FROM api_keys)")):
                     return None
-            created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
+            agent_id = None
+            if agent_email is not None:
+                agent_id = await conn.scalar(
+                    text("SELECT id FROM agents WHERE lower(email) = lower(:email) AND active"),
+                    {"email": agent_email},
+                )
+                if agent_id is None:
+                    raise SystemExit(f"no active agent with the email {agent_email!r}")
+            data = ApiKeyCreate(name=name, role=role, agent_id=agent_id)  # type: ignore[arg-type]
+            created = await create_api_key(conn, data)
             return created.token
     finally:
         await engine.dispose()
@@ -187,7 +199,7 @@ def cmd_api_keys_create(args: argparse.Namespace) -> int:
     url = _database_url(load_settings())
     upgrade(url)
     # Only the token on stdout, so `TOKEN=$(helpdesk api-keys create …)` works.
-    print(asyncio.run(_create_key(url, args.name, args.role)))
+    print(asyncio.run(_create_key(url, args.name, args.role, agent_email=args.agent)))
     return 0
 
 
@@ -217,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = api_keys.add_parser("create", help="create a key and print only its token")
     create.add_argument("--role", choices=("admin", "agent"), required=True)
     create.add_argument("--name", required=True)
+    create.add_argument("--agent", metavar="EMAIL", help="bind the key to this agent: it acts as them")
     create.set_defaults(func=cmd_api_keys_create)
     return parser
 

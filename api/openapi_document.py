@@ -100,10 +100,10 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     _rename_generic_pages(spec)
     _type_page_rows(schemas)
     _walk(spec, _collapse_single_branch)
+    add_webhooks(spec)  # before naming enums: the ticket summary events carry uses the REST enums too
     _name_enums(spec)
     _describe_problem(schemas)
     _document_headers(spec)
-    add_webhooks(spec)
     add_examples(spec)
     return spec
 

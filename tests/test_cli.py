@@ -55,6 +55,43 @@ def test_api_keys_create_prints_only_a_working_token(fresh_database):
     assert token.startswith("hdk_")
 
 
+def test_api_keys_create_binds_a_key_to_an_agent(fresh_database):
+    import asyncio
+
+    import asyncpg
+
+    from api.db import asyncpg_dsn
+    from api.migrations import upgrade
+
+    url = fresh_database()
+    upgrade(url)
+
+    async def sql(query: str, *args: object) -> object:
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+    agent_id = asyncio.run(
+        sql(
+            "INSERT INTO agents (name, email, role) VALUES ('Ada', 'ada@agents.example', 'agent') "
+            "RETURNING id"
+        )
+    )
+    env = _env(DATABASE_URL=url)
+    result = run_cli(
+        "api-keys", "create", "--role", "agent", "--name", "ada", "--agent", "ADA@agents.example", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert asyncio.run(sql("SELECT agent_id FROM api_keys WHERE name = 'ada'")) == agent_id
+    refused = run_cli(
+        "api-keys", "create", "--role", "agent", "--name", "x", "--agent", "nobody@x.example", env=env
+    )
+    assert refused.returncode != 0
+    assert "nobody@x.example" in refused.stderr
+
+
 def test_invalid_configuration_fails_clearly():
     result = run_cli("migrate", env=_env(HELPDESK_DB_POOL_SIZE="lots"))
     assert result.returncode != 0

@@ -126,7 +126,10 @@ async def find_principal(conn: AsyncConnection, token_hash: bytes) -> Principal 
     """The live key with this hash; keys of deactivated agents no longer authenticate."""
     row: Any = (
         await conn.execute(
-            select(ApiKey.id, ApiKey.role, ApiKey.agent_id, ApiKey.name)
+            # An agent's key acts as that agent: changes are recorded under the agent's name.
+            select(
+                ApiKey.id, ApiKey.role, ApiKey.agent_id, func.coalesce(Agent.name, ApiKey.name).label("name")
+            )
             .outerjoin(Agent, Agent.id == ApiKey.agent_id)
             .where(
                 ApiKey.token_hash == token_hash,

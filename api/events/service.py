@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.context import Context
 from api.db import raw_connection, raw_transaction, utcnow
 from api.events.schemas import ActorRead, Change, EventFeedPage, EventPage, EventRead
-from api.events.webhooks import actor_json, webhook_bodies
+from api.events.webhooks import actor_json, event_documents, webhook_bodies
 from api.pagination import decode_cursor, encode_cursor
 from api.webhooks.publish import CHANNEL, fanout_ctes, notify_once
 
@@ -78,8 +78,9 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
     if not events:
         return []
     raw = await raw_transaction(conn)
+    documents = event_documents(events)
     columns: list[list[Any]] = [[] for _ in range(9)]
-    for event in events:
+    for event, document in zip(events, documents, strict=True):
         actor = event.ctx.actor
         values = (
             event.type,
@@ -90,13 +91,13 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
             actor.api_key_id,
             event.ctx.request_id,
             msgspec.json.encode(event.changes).decode(),
-            msgspec.json.encode(event.data).decode(),
+            msgspec.json.encode(event.data if document is None else document).decode(),
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     # Webhooks are written by the same statement: they exist exactly when the change does.
     now = utcnow()
-    rows = await raw.fetch(_INSERT, *columns, webhook_bodies(events, now), now, CHANNEL)
+    rows = await raw.fetch(_INSERT, *columns, webhook_bodies(events, documents, now), now, CHANNEL)
     return [
         RecordedEvent(id=row["id"], txid=row["txid"], event=e) for row, e in zip(rows, events, strict=True)
     ]

@@ -15,6 +15,7 @@ import msgspec
 
 from api.context import Context
 from api.sql import json_timestamp
+from api.tickets import store
 from api.webhooks import catalog
 from api.webhooks.publish import OutgoingEvent, checked_body
 
@@ -22,40 +23,41 @@ if TYPE_CHECKING:
     from api.events.service import NewEvent
 
 
-def webhook_bodies(events: Sequence[NewEvent], occurred_at: dt.datetime) -> list[bytes | None]:
-    """The Standard Webhooks body of each event, or None for events that make no payload.
+def event_documents(events: Sequence[NewEvent]) -> list[msgspec.Struct | None]:
+    """The data document of each event, of its catalog type: what the change feed shows as ``data`` and
+    what its webhook carries as ``data`` — one rendering for both. None for events of no catalog type
+    (tests record bare events), whose ``data`` is stored as given."""
+    return [
+        _DATA[item.type](item) if item.type in _DATA and "ticket" in item.data else None for item in events
+    ]
+
+
+def webhook_bodies(
+    events: Sequence[NewEvent], documents: Sequence[msgspec.Struct | None], occurred_at: dt.datetime
+) -> list[bytes | None]:
+    """The Standard Webhooks body of each event (None for events that make no payload).
 
     The recorder stores them with ``webhook-id`` = ``evt_<event id>``, the id in ``/v1/events``.
     """
     return [
-        checked_body(
-            OutgoingEvent(id="", type=item.type, data=_DATA[item.type](item), occurred_at=occurred_at)
-        )
-        # Only events that carry the ticket make a payload (tests record bare events).
-        if item.type in _DATA and "ticket" in item.data
-        else None
-        for item in events
+        None
+        if document is None
+        else checked_body(OutgoingEvent(id="", type=item.type, data=document, occurred_at=occurred_at))
+        for item, document in zip(events, documents, strict=True)
     ]
 
 
-def ticket_event_body_sql(event_type: str, occurred_at: str, actor: str) -> str:
-    """SQL rendering the body :func:`webhook_bodies` makes for a ``TicketEventData`` event without changes
-    (``ticket.created``), byte for byte, from the aliases ``t`` (ticket), ``c`` (requester) and ``a``
-    (assignee); ``occurred_at`` (timestamptz) and ``actor`` (json of ``catalog.Actor``) are SQL expressions.
+def created_data_sql(actor: str) -> str:
+    """SQL rendering the data document of ``ticket.created`` (a ``TicketEventData`` without changes) from
+    the aliases of ``store.JOINS``; ``actor`` is an SQL expression for the json of ``catalog.Actor``."""
+    return f"json_build_object('ticket', {store.SUMMARY_JSON}, 'changes', '[]'::json, 'actor', {actor})"
 
-    For ticket creation, which records its event in the statement that inserts the ticket (see
-    ``api.tickets.service``); tests/tickets/test_rendering.py holds it equal to the Python rendering.
-    """
-    ticket = f"""row_to_json((SELECT s FROM (SELECT t.id, t.subject, t.status, t.priority,
-        (SELECT p FROM (SELECT t.requester_id AS id, c.name, c.email) p) AS requester,
-        CASE WHEN t.assignee_id IS NOT NULL
-             THEN (SELECT p FROM (SELECT t.assignee_id AS id, a.name, a.email) p) END AS assignee,
-        t.group_id, t.tags,
-        {json_timestamp("t.created_at")} AS created_at, {json_timestamp("t.updated_at")} AS updated_at) s))"""
-    return f"""convert_to(row_to_json((SELECT e FROM (SELECT {event_type}::text AS type,
-        {json_timestamp(occurred_at)} AS timestamp,
-        (SELECT d FROM (SELECT {ticket} AS ticket, '[]'::json AS changes, {actor} AS actor) d) AS data
-    ) e))::text, 'UTF8')"""
+
+def webhook_body_sql(event_type: str, occurred_at: str, data: str) -> str:
+    """SQL rendering the Standard Webhooks body around an event's data document (SQL expressions)."""
+    timestamp = json_timestamp(occurred_at)
+    envelope = f"json_build_object('type', {event_type}::text, 'timestamp', {timestamp}, 'data', {data})"
+    return f"convert_to({envelope}::text, 'UTF8')"
 
 
 def actor_json(ctx: Context) -> str:

@@ -165,16 +165,20 @@ class TicketController(Controller):
         """
         ctx = request_context(request)
         state = request.app.state
+        # Configuration and SLA clocks read through the statement pool, so never while holding one of its
+        # connections (a pool of one would wait for itself).
+        config = await _config(request, statement_pool(state))
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
-            config = await _config(request, statement_pool(state))
             ticket = await service.create_ticket(raw, ctx, config, data)
             await as_of_now(request, [ticket])
             return with_etag(ticket, 201)
 
         if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
             async with statement_pool(state).acquire() as raw:
-                return await create(raw)
+                ticket = await service.create_ticket(raw, ctx, config, data)
+            await as_of_now(request, [ticket])
+            return with_etag(ticket, 201)
         async with unit_of_work(state) as tx:
             raw = await raw_transaction(tx)
             return await idempotent(tx, request, idempotency_key, data, lambda: create(raw))

@@ -139,10 +139,9 @@ def _insert_sql(requester: str, first_event_param: int) -> str:
     returns the ticket's columns (``store.COLUMNS``) and the new comment's id. Event data and webhook
     body are rendered here, in SQL, exactly as ``record_events`` renders them in Python
     (tests/tickets/test_rendering.py)."""
-    body = webhooks.ticket_event_body_sql(
-        "'ticket.created'",
-        inline_param(first_event_param, "occurred_at"),
-        inline_param(first_event_param, "actor_json"),
+    data = webhooks.created_data_sql(inline_param(first_event_param, "actor_json"))
+    body = webhooks.webhook_body_sql(
+        "'ticket.created'", inline_param(first_event_param, "occurred_at"), "d.data"
     )
 
     def param(name: str) -> str:
@@ -169,16 +168,19 @@ t AS (
     SELECT t.id, d.kind, d.key, d.due_at
     FROM t, unnest({param("timer_kinds")}, {param("timer_keys")}, {param("timer_dues")})
          AS d(kind, key, due_at)
+), d AS (
+    SELECT t.id, {data} AS data
+    FROM t JOIN r c ON c.id = t.requester_id
+    LEFT JOIN agents a ON a.id = t.assignee_id
+    LEFT JOIN groups g ON g.id = t.group_id
 ), created AS (
     SELECT {store.COLUMNS}, m.id AS comment_id,
-           'ticket.created' AS event_type, t.id AS ticket_id,
-           jsonb_build_object('ticket', {store.SUMMARY_JSONB}, 'comment_id', m.id,
-                              'follow_up_of', t.follow_up_of) AS event_data,
+           'ticket.created' AS event_type, t.id AS ticket_id, d.data::jsonb AS event_data,
            {body} AS webhook_body
     FROM t JOIN r c ON c.id = t.requester_id
     LEFT JOIN agents a ON a.id = t.assignee_id
     LEFT JOIN groups g ON g.id = t.group_id
-    CROSS JOIN m
+    CROSS JOIN m JOIN d ON d.id = t.id
 ), {inline_event_ctes("created", first_event_param)}
 SELECT {store.COLUMN_NAMES}, comment_id, {inline_notify(first_event_param)} AS notified FROM created
 """

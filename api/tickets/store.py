@@ -6,14 +6,17 @@ there, so rows are fetched with hand-written SQL and turned into wire structs di
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from api.sla.schemas import TicketSla
 from api.sql import json_timestamp
-from api.tickets.schemas import GroupSummary, PersonSummary, TicketRead
+from api.tickets.schemas import TicketRead
 
 # Columns of a ticket with its requester, assignee and group; ``t`` is the tickets table or a CTE.
 COLUMNS = """
@@ -30,24 +33,99 @@ LEFT JOIN groups g ON g.id = t.group_id
 """
 SELECT = f"SELECT {COLUMNS} FROM tickets t {JOINS}"
 
-# A ticket with its requester, assignee and group (aliases of :data:`JOINS`) as the JSON of ``TicketRead``,
-# built by PostgreSQL for list pages: Python then forwards one text per page instead of decoding 23 columns
-# and encoding a struct per ticket (~1.5x the pages/s, bench/RESULTS.md). Timestamps are rendered as
-# msgspec writes them, so every field's value is the same string as in ``GET /v1/tickets/{id}``
-# (tests/tickets/test_lists.py); only the insignificant whitespace differs.
-JSON_OBJECT = f"""json_build_object(
-    'id', t.id, 'subject', t.subject, 'status', t.status, 'priority', t.priority, 'channel', t.channel,
-    'requester', json_build_object('id', t.requester_id, 'name', c.name, 'email', c.email),
-    'assignee', CASE WHEN t.assignee_id IS NOT NULL
-                     THEN json_build_object('id', t.assignee_id, 'name', a.name, 'email', a.email) END,
-    'group', CASE WHEN t.group_id IS NOT NULL THEN json_build_object('id', t.group_id, 'name', g.name) END,
-    'tags', t.tags, 'external_ref', t.external_ref, 'follow_up_of', t.follow_up_of, 'version', t.version,
-    'created_at', {json_timestamp("t.created_at")},
-    'updated_at', {json_timestamp("t.updated_at")},
-    'first_agent_reply_at', {json_timestamp("t.first_agent_reply_at")},
-    'resolved_at', {json_timestamp("t.resolved_at")},
-    'closed_at', {json_timestamp("t.closed_at")},
-    'sla', t.sla)"""
+Row = Mapping[str, Any]
+"""A ticket as :data:`COLUMNS` names its columns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of the ticket document: how PostgreSQL renders it (over the aliases of :data:`JOINS`) and
+    how Python reads it from a row. ``rest``: in ``TicketRead``; ``summary``: in the ticket that events
+    and webhooks carry (``catalog.TicketSummary``, derived from this list)."""
+
+    name: str
+    sql: str
+    read: Callable[[Row], Any]
+    rest: bool = True
+    summary: bool = True
+    type: Any = None
+    """The field's type where ``TicketRead`` has no such field (summary-only fields)."""
+
+
+def _column(name: str, *, rest: bool = True, summary: bool = True) -> Field:
+    return Field(name, f"t.{name}", itemgetter(name), rest, summary)
+
+
+def _timestamp(name: str, *, summary: bool = True) -> Field:
+    return Field(name, json_timestamp(f"t.{name}"), itemgetter(name), summary=summary)
+
+
+def _person(role: str, column: str, alias: str, *, nullable: bool) -> Field:
+    sql = f"json_build_object('id', t.{column}, 'name', {alias}.name, 'email', {alias}.email)"
+    if nullable:
+        sql = f"CASE WHEN t.{column} IS NOT NULL THEN {sql} END"
+
+    def read(row: Row) -> dict[str, Any] | None:
+        if row[column] is None:
+            return None
+        return {"id": row[column], "name": row[f"{role}_name"], "email": row[f"{role}_email"]}
+
+    return Field(role, sql, read)
+
+
+def _group(row: Row) -> dict[str, Any] | None:
+    return None if row["group_id"] is None else {"id": row["group_id"], "name": row["group_name"]}
+
+
+def _sla(row: Row) -> TicketSla | None:
+    return None if row["sla"] is None else msgspec.json.decode(row["sla"], type=TicketSla)
+
+
+# The ticket document, field by field: every rendering of a ticket — the REST document in Python (GET,
+# writes) and in SQL (list pages), and the summary events and webhooks carry, in Python (event hooks) and
+# in SQL (ticket creation) — is derived from this one list, so adding a field is one edit here (plus its
+# type in ``TicketRead``).
+FIELDS: tuple[Field, ...] = (
+    _column("id"),
+    _column("subject"),
+    _column("status"),
+    _column("priority"),
+    _column("channel"),
+    _person("requester", "requester_id", "c", nullable=False),
+    _ASSIGNEE := _person("assignee", "assignee_id", "a", nullable=True),
+    Field(
+        "group",
+        "CASE WHEN t.group_id IS NOT NULL THEN json_build_object('id', t.group_id, 'name', g.name) END",
+        _group,
+    ),
+    Field("group_id", "t.group_id", itemgetter("group_id"), rest=False, type=uuid.UUID | None),  # kept for
+    # webhook consumers that read it before ``group`` existed
+    _column("tags"),
+    _column("external_ref", summary=False),
+    _column("follow_up_of"),
+    _column("version"),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    _timestamp("first_agent_reply_at", summary=False),
+    _timestamp("resolved_at", summary=False),
+    _timestamp("closed_at", summary=False),
+    Field("sla", "t.sla", _sla, summary=False),
+)
+REST_FIELDS = tuple(f for f in FIELDS if f.rest)
+SUMMARY_FIELDS = tuple(f for f in FIELDS if f.summary)
+
+
+def _json_object(fields: tuple[Field, ...]) -> str:
+    return "json_build_object(" + ", ".join(f"'{f.name}', {f.sql}" for f in fields) + ")"
+
+
+# The REST document built by PostgreSQL, for list pages: Python forwards one text per page instead of
+# decoding the columns and encoding a struct per ticket (~1.5x the pages/s, bench/RESULTS.md). Timestamps
+# are rendered as msgspec writes them, so every value is the string GET gives (tests/tickets/test_lists.py).
+JSON_OBJECT = _json_object(REST_FIELDS)
+# The summary built by PostgreSQL, for ticket creation (its event is recorded in its INSERT statement).
+SUMMARY_JSON = _json_object(SUMMARY_FIELDS)
+
 
 # The names COLUMNS gives its columns, to select them again from a CTE built with COLUMNS. (``sla`` is
 # read as text: connections of the SQLAlchemy pool decode jsonb, those of the statement pool do not.)
@@ -68,74 +146,16 @@ class Params:
         return f"${len(self.values)}{cast}"
 
 
-def to_read(row: asyncpg.Record) -> TicketRead:
-    assignee = None
-    if row["assignee_id"] is not None:
-        assignee = PersonSummary(
-            id=row["assignee_id"], name=row["assignee_name"], email=row["assignee_email"]
-        )
-    group = None
-    if row["group_id"] is not None:
-        group = GroupSummary(id=row["group_id"], name=row["group_name"])
-    return TicketRead(
-        id=row["id"],
-        subject=row["subject"],
-        status=row["status"],
-        priority=row["priority"],
-        channel=row["channel"],
-        requester=PersonSummary(
-            id=row["requester_id"], name=row["requester_name"], email=row["requester_email"]
-        ),
-        assignee=assignee,
-        group=group,
-        tags=row["tags"],
-        external_ref=row["external_ref"],
-        follow_up_of=row["follow_up_of"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        first_agent_reply_at=row["first_agent_reply_at"],
-        resolved_at=row["resolved_at"],
-        closed_at=row["closed_at"],
-        sla=None if row["sla"] is None else msgspec.json.decode(row["sla"], type=TicketSla),
-    )
+def to_read(row: Row) -> TicketRead:
+    """The REST document of a ticket row."""
+    return msgspec.convert({f.name: f.read(row) for f in REST_FIELDS}, TicketRead)
 
 
-def summary(row: asyncpg.Record) -> dict[str, Any]:
+def summary(row: Row) -> dict[str, Any]:
     """The ticket as events carry it, so a webhook payload needs no second read."""
-    return {
-        "id": row["id"],
-        "subject": row["subject"],
-        "status": row["status"],
-        "priority": row["priority"],
-        "channel": row["channel"],
-        "requester": {
-            "id": str(row["requester_id"]),
-            "name": row["requester_name"],
-            "email": row["requester_email"],
-        },
-        "assignee_id": str(row["assignee_id"]) if row["assignee_id"] else None,
-        "assignee": assignee(row),
-        "group_id": str(row["group_id"]) if row["group_id"] else None,
-        "tags": list(row["tags"]),
-        "version": row["version"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+    return {f.name: f.read(row) for f in SUMMARY_FIELDS}
 
 
-# :func:`summary` rendered by PostgreSQL, for writes that record their event in the same statement.
-SUMMARY_JSONB = f"""jsonb_build_object(
-    'id', t.id, 'subject', t.subject, 'status', t.status, 'priority', t.priority, 'channel', t.channel,
-    'requester', jsonb_build_object('id', t.requester_id, 'name', c.name, 'email', c.email),
-    'assignee_id', t.assignee_id,
-    'assignee', CASE WHEN t.assignee_id IS NOT NULL
-                     THEN jsonb_build_object('id', t.assignee_id, 'name', a.name, 'email', a.email) END,
-    'group_id', t.group_id, 'tags', t.tags, 'version', t.version,
-    'created_at', {json_timestamp("t.created_at")}, 'updated_at', {json_timestamp("t.updated_at")})"""
-
-
-def assignee(row: asyncpg.Record) -> dict[str, Any] | None:
-    if row["assignee_id"] is None:
-        return None
-    return {"id": str(row["assignee_id"]), "name": row["assignee_name"], "email": row["assignee_email"]}
+def assignee(row: Row) -> dict[str, Any] | None:
+    person: dict[str, Any] | None = _ASSIGNEE.read(row)
+    return person

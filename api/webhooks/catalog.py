@@ -14,6 +14,9 @@ from typing import Any
 
 import msgspec
 
+from api.tickets import store
+from api.tickets.schemas import TicketRead
+
 
 class Person(msgspec.Struct, kw_only=True):
     """A requester or agent, with what a message to them needs."""
@@ -32,19 +35,23 @@ class Actor(msgspec.Struct, kw_only=True):
     name: str | None = None
 
 
-class TicketSummary(msgspec.Struct, kw_only=True):
-    """The ticket as it is after the change."""
+def _summary_struct() -> type[msgspec.Struct]:
+    """``TicketSummary``: the fields of ``store.FIELDS`` that events carry, typed as ``TicketRead`` types
+    them — derived, so the REST document and the event payload cannot drift apart."""
+    read_types = {f.name: f.type for f in msgspec.structs.fields(TicketRead)}
+    fields = [(f.name, f.type if f.type is not None else read_types[f.name]) for f in store.SUMMARY_FIELDS]
+    return msgspec.defstruct(
+        "TicketSummary",
+        fields,
+        kw_only=True,
+        module=__name__,
+        namespace={
+            "__doc__": "The ticket as it is after the change (the fields of `Ticket` that events carry)."
+        },
+    )
 
-    id: int
-    subject: str
-    status: str
-    priority: str
-    requester: Person
-    assignee: Person | None
-    group_id: uuid.UUID | None
-    tags: list[str]
-    created_at: dt.datetime
-    updated_at: dt.datetime
+
+TicketSummary: Any = _summary_struct()
 
 
 class FieldChange(msgspec.Struct, kw_only=True):
@@ -199,7 +206,13 @@ for _name, _description, _data in (
     ("ticket.commented", "A comment or reply was added to a ticket.", TicketCommentedData),
     ("ticket.status_changed", "A ticket's status changed.", TicketEventData),
     ("ticket.resolved", "A ticket was resolved: time to say thank you.", TicketResolvedData),
-    ("ticket.reopened", "A resolved or closed ticket was reopened.", TicketEventData),
+    (
+        "ticket.reopened",
+        "A resolved ticket was reopened: the customer replied, or an agent set it open, pending or on hold "
+        "(a customer writing on a closed ticket starts a follow-up ticket instead: `ticket.created` with "
+        "`follow_up_of`).",
+        TicketEventData,
+    ),
     ("ticket.closed", "A ticket was closed.", TicketEventData),
     ("sla.warning", "An SLA metric falls due within its warning lead time.", SlaEventData),
     ("sla.breached", "An SLA metric passed its due instant unfulfilled.", SlaEventData),

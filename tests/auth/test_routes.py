@@ -138,3 +138,28 @@ async def test_bad_credentials_are_401(client, authorization):
     response = await client.get("/v1/api-keys", headers={"Authorization": authorization})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_agents_key_acts_as_that_agent_in_history(client, engine):
+    import uuid
+
+    from sqlalchemy import insert
+
+    from api.auth.schemas import ApiKeyCreate
+    from api.auth.service import create_api_key
+    from api.people.models import Agent
+    from tests.tickets.helpers import create_ticket, events_of
+
+    async with engine.begin() as conn:
+        agent_id = await conn.scalar(
+            insert(Agent)
+            .values(name="Grace Hopper", email="grace@agents.example", role="agent")
+            .returning(Agent.id)
+        )
+        key = await create_api_key(conn, ApiKeyCreate(name="grace's laptop", role="agent", agent_id=agent_id))
+    headers = {"Authorization": f"Bearer {key.token}"}
+    ticket = await create_ticket(client, headers)
+    [created] = await events_of(client, headers, ticket["id"])
+    assert (created["actor"]["type"], created["actor"]["id"]) == ("agent", str(agent_id))
+    assert created["actor"]["name"] == "Grace Hopper"  # the agent, not the key's name
+    assert uuid.UUID(created["actor"]["api_key_id"])  # the key stays on record

@@ -48,7 +48,7 @@ async def test_customer_reply_reopens_resolved_and_fires_reopened(client, agent)
     ]
     assert events[-1]["actor"]["type"] == "customer"
     commented = events[-3]["data"]["comment"]
-    assert (commented["body"], commented["author_type"], commented["public"]) == (
+    assert (commented["body"], commented["author"]["type"], commented["public"]) == (
         "still broken",
         "customer",
         True,

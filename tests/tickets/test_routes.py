@@ -146,7 +146,7 @@ async def test_resolving_assigns_the_resolving_agent_and_carries_webhook_data(cl
     assert data["ticket"]["subject"] == "Printer on fire"
     assert data["ticket"]["requester"]["name"] == "Ada"
     assert data["ticket"]["requester"]["email"] == "ada@example.com"
-    assert data["resolving_agent"]["id"] == str(agent_id)
+    assert data["resolved_by"]["id"] == str(agent_id)
     assert data["previous_status"] == "new"
     assert data["resolved_at"]
     assert data["time_to_resolution_seconds"] >= 0
