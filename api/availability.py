@@ -9,6 +9,7 @@ a pool, so the request after such an event gets a fresh connection instead of an
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,13 +123,25 @@ def discard_closed_connections(engine: AsyncEngine) -> None:
 
 
 class _Acquire(PoolAcquireContext):  # type: ignore[misc]  # asyncpg ships no types
-    __slots__ = ()
+    """Acquisition bounded by ``limit`` seconds. asyncpg would bound it with wait_for, a task per
+    acquisition even when a connection is free (~6 % of a ticket create's CPU, bench/RESULTS.md), so the
+    base class gets no timeout and asyncio.timeout, which only arms a timer, bounds the wait instead."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, pool: Any, limit: float) -> None:
+        super().__init__(pool, None)
+        self.limit = limit
 
     async def __aenter__(self) -> Any:
+        idle = getattr(self.pool, "_queue", None)
+        if idle is not None and not idle.empty():
+            return await super().__aenter__()  # a connection is free: nothing to wait for, nothing to bound
         try:
-            return await super().__aenter__()
+            async with asyncio.timeout(self.limit):
+                return await super().__aenter__()
         except TimeoutError:
-            raise PoolExhausted(f"no connection became free within {self.timeout} s") from None
+            raise PoolExhausted(f"no connection became free within {self.limit} s") from None
 
 
 class StatementPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no types

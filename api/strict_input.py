@@ -45,7 +45,8 @@ class QueryRules:
         operation_id = request.route_handler.operation_id
         if not isinstance(operation_id, str) or operation_id not in self.allowed:
             return  # not part of the API (docs pages, their assets)
-        self._check_query(request, operation_id)
+        if request.scope.get("query_string"):
+            self._check_query(request, operation_id)
         if operation_id in self.takes_body:
             _check_media_type(request, self.body_media.get(operation_id, frozenset()))
 

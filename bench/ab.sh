@@ -63,13 +63,17 @@ run() {  # label port token script [env...]
 
 echo "machine: $(nproc) cores, $(uname -sr); $(date -u +%FT%TZ); conns=$CONNS duration=$DURATION"
 echo "A=$A_DIR ($(git -C "$A_DIR" rev-parse --short HEAD))  B=$B_DIR ($(git -C "$B_DIR" rev-parse --short HEAD))"
+pair() {  # label script: A then B in odd rounds, B then A in even ones (no side always goes first)
+    if [ $((round % 2)) -eq 1 ]; then
+        run "A $1" 8011 "$A_TOKEN" "$2"; run "B $1" 8012 "$B_TOKEN" "$2"
+    else
+        run "B $1" 8012 "$B_TOKEN" "$2"; run "A $1" 8011 "$A_TOKEN" "$2"
+    fi
+}
 for round in $(seq "$ROUNDS"); do
     echo "--- round $round"
-    run "A POST /v1/tickets" 8011 "$A_TOKEN" create.lua
-    run "B POST /v1/tickets" 8012 "$B_TOKEN" create.lua
-    run "A GET ticket" 8011 "$A_TOKEN" get.lua
-    run "B GET ticket" 8012 "$B_TOKEN" get.lua
+    pair "POST /v1/tickets" create.lua
+    pair "GET ticket" get.lua
     run "raw GET ticket (B data)" 8013 "" get.lua PATH_PREFIX=/raw/tickets/
-    run "A PATCH ticket" 8011 "$A_TOKEN" update.lua
-    run "B PATCH ticket" 8012 "$B_TOKEN" update.lua
+    pair "PATCH ticket" update.lua
 done

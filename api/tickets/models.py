@@ -52,7 +52,6 @@ class Ticket(Base):
         # Lists sort by the next SLA due instant (none: last) and filter on it with the same expression.
         Index("ix_tickets_sla_due", text("(coalesce(sla_due_at, 'infinity'::timestamptz))"), "id"),
         Index("ix_tickets_sla_breached", "id", postgresql_where=text("sla_breached")),
-        Index("ix_tickets_sla_policy", text("(sla ->> 'policy_id')")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)

@@ -132,10 +132,14 @@ ETAG = [
 
 
 async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.Config:
-    """The hooks' configuration, from this process's caches of SLA policies and business calendars."""
+    """The hooks' configuration, from this process's caches of SLA policies and business calendars
+    (built once per cached configuration: every ticket write needs it)."""
     state = request.app.state
     sla = await with_calendars(await state.sla_cache.get(raw), raw, state.calendar_cache)
-    return service.config_from(state.settings, sla)
+    config: seam.Config | None = getattr(state, "hook_config", None)
+    if config is None or config.sla is not sla:
+        config = state.hook_config = service.config_from(state.settings, sla)
+    return config
 
 
 def _q(description: str, **kwargs: Any) -> QueryParameter:

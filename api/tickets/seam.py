@@ -13,7 +13,6 @@ a change never exists without its events and timers, nor they without it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,12 +87,15 @@ class Outcome:
 
 
 def run_hooks(change: TicketChange, hooks: Sequence[Hook]) -> Outcome:
-    after = dict(change.after)
+    """Run the hooks in order. Each hook's columns are merged into ``change.after`` — a dict the caller
+    built for this change — so the next hook sees them; hooks read it and never write it themselves."""
+    after = change.after
+    assert isinstance(after, dict)
     events: list[NewEvent] = []
     timers: dict[TimerKey, dt.datetime] = {}
     owned: set[str] = set()
     for hook in hooks:
-        effects = hook.run(dataclasses.replace(change, after=after))
+        effects = hook.run(change)
         after.update(effects.fields)
         events.extend(effects.events)
         stray = [key for key in effects.timers if key[0] not in hook.timer_kinds]

@@ -168,11 +168,6 @@ t AS (
     SELECT t.id, d.kind, d.key, d.due_at
     FROM t, unnest({param("timer_kinds")}, {param("timer_keys")}, {param("timer_dues")})
          AS d(kind, key, due_at)
-), d AS (
-    SELECT t.id, {data} AS data
-    FROM t JOIN r c ON c.id = t.requester_id
-    LEFT JOIN agents a ON a.id = t.assignee_id
-    LEFT JOIN groups g ON g.id = t.group_id
 ), created AS (
     SELECT {store.COLUMNS}, m.id AS comment_id,
            'ticket.created' AS event_type, t.id AS ticket_id, d.data::jsonb AS event_data,
@@ -180,7 +175,8 @@ t AS (
     FROM t JOIN r c ON c.id = t.requester_id
     LEFT JOIN agents a ON a.id = t.assignee_id
     LEFT JOIN groups g ON g.id = t.group_id
-    CROSS JOIN m JOIN d ON d.id = t.id
+    CROSS JOIN m
+    CROSS JOIN LATERAL (SELECT {data} AS data) d
 ), {inline_event_ctes("created", first_event_param)}
 SELECT {store.COLUMN_NAMES}, comment_id, {inline_notify(first_event_param)} AS notified FROM created
 """
@@ -286,7 +282,7 @@ async def insert_ticket(
     if row is None:
         raise _unknown_reference("requester_id")
     assert row is not None
-    if timers.wakes_runners(outcome.timers, at):
+    if outcome.timers and timers.wakes_runners(outcome.timers, at):
         await timers.wake_runners(raw)
     return row
 
@@ -429,7 +425,7 @@ async def apply(
         return row
     new = await _write(raw, row, write, columns, outcome, at)
     await record_events(tx, outcome.events)
-    if timers.wakes_runners(outcome.timers, at):
+    if outcome.timers and timers.wakes_runners(outcome.timers, at):
         await timers.wake_runners(raw)
     return new
 

@@ -71,11 +71,9 @@ def upgrade() -> None:
         [sa.text("(coalesce(sla_due_at, 'infinity'::timestamptz))"), "id"],
     )
     op.create_index("ix_tickets_sla_breached", "tickets", ["id"], postgresql_where=sa.text("sla_breached"))
-    op.create_index("ix_tickets_sla_policy", "tickets", [sa.text("((sla ->> 'policy_id'))")])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tickets_sla_policy", table_name="tickets")
     op.drop_index("ix_tickets_sla_breached", table_name="tickets")
     op.drop_index("ix_tickets_sla_due", table_name="tickets")
     op.drop_column("tickets", "sla_breached")
