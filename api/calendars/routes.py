@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.datastructures import ResponseHeader
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import Body, FromPath, HeaderParameter, QueryParameter, RawBody
+from litestar.params import Body, FromPath, QueryParameter, RawBody
 
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
@@ -27,40 +26,17 @@ from api.calendars.schemas import (
     HolidayImport,
 )
 from api.db import Transaction
-from api.errors import DomainError, FieldError, PreconditionFailed, Unprocessable
+from api.errors import DomainError, FieldError, Unprocessable
+from api.etags import etag_header, expected_version, if_match
 from api.idempotency import IdempotencyKeyHeader, idempotent, run_once
 from api.openapi import problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
 Req = Request[Principal, Any, Any]
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match",
-        required=False,
-        description='The calendar\'s `ETag` (e.g. `"3"`) as you last read it; a stale one gets 412.',
-    ),
-]
-ETAG = [
-    ResponseHeader(
-        name="ETag",
-        description='The calendar\'s version, e.g. `"3"`; send it as `If-Match`.',
-        documentation_only=True,
-    )
-]
+IfMatch = Annotated[str | None, if_match("calendar")]
+ETAG = etag_header("calendar")
 ICAL_MEDIA_TYPE = "text/calendar"
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header expects; ``*`` or no header accepts any."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    try:
-        return int(value)
-    except ValueError:
-        raise PreconditionFailed('If-Match must be an ETag returned by this API, such as "3".') from None
 
 
 def with_etag(calendar: CalendarRead, status_code: int = 200) -> Response[CalendarRead]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from api.context import Context
+from api.sla.schemas import SlaMetric
 from api.sql import json_timestamp
 from api.tickets import store
 from api.webhooks import catalog
@@ -134,7 +135,7 @@ def _sla(item: NewEvent) -> catalog.SlaEventData:
         ticket=_ticket(item),
         policy_id=data["policy_id"],
         policy_version=data["policy_version"],
-        metric=msgspec.convert(data["metric"], catalog.SlaMetricSnapshot, strict=False),
+        metric=msgspec.convert(data["metric"], SlaMetric, strict=False),
     )
 
 
@@ -145,7 +146,7 @@ def _sla_updated(item: NewEvent) -> catalog.SlaUpdatedData:
         previous=msgspec.convert(data["previous"], catalog.SlaPolicyRef | None, strict=False),
         current=msgspec.convert(data["current"], catalog.SlaPolicyRef | None, strict=False),
         reason=data["reason"],
-        metrics=msgspec.convert(data["metrics"], list[catalog.SlaMetricSnapshot], strict=False),
+        metrics=msgspec.convert(data["metrics"], list[SlaMetric], strict=False),
     )
 
 

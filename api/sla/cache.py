@@ -23,7 +23,7 @@ from api.calendars.cache import CalendarCache
 from api.calendars.store import load_schedule
 from api.sla.hook import BusinessTime, Calendar, SlaConfig, decode
 from api.sla.policies import Policy
-from api.sla.schemas import Conditions, SlaPolicyRead, Targets
+from api.sla.schemas import Conditions, Targets
 
 log = logging.getLogger("api.sla")
 
@@ -49,10 +49,6 @@ async def load(raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
         for row in rows
     )
     return SlaConfig(policies=policies)
-
-
-def policy_from(read: SlaPolicyRead) -> Policy:
-    return Policy.from_read(read)
 
 
 async def with_calendars(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.sla import clocks
-from api.sla.schemas import Condition, Conditions, PriorityTargets, SlaPolicyRead
+from api.sla.schemas import Condition, Conditions, PriorityTargets
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +20,6 @@ class Policy:
     calendar_id: uuid.UUID | None
     conditions: Conditions
     targets: Mapping[str, PriorityTargets]
-
-    @classmethod
-    def from_read(cls, read: SlaPolicyRead) -> Policy:
-        targets: dict[str, PriorityTargets] = {str(k): v for k, v in read.targets.items()}
-        return cls(read.id, read.version, read.calendar_id, read.conditions, targets)
 
     def targets_for(self, priority: str) -> dict[clocks.MetricName, clocks.Target]:
         found = self.targets.get(priority)

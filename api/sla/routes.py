@@ -8,23 +8,22 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.params import Body, FromPath
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
 from api.db import Transaction, unit_of_work
+from api.etags import etag_header, expected_version, if_match
 from api.idempotency import IdempotencyKeyHeader, idempotent
 from api.openapi import problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.sla import service
 from api.sla.schemas import SlaPolicyCreate, SlaPolicyPage, SlaPolicyRead, SlaPolicyUpdate
-from api.tickets.routes import IfMatch, expected_version
 
-ETAG = [
-    ResponseHeader(name="ETag", description='The policy\'s version, e.g. `"3"`.', documentation_only=True)
-]
+ETAG = etag_header("policy")
+IfMatch = Annotated[str | None, if_match("policy")]
 
 
 def _with_etag(policy: SlaPolicyRead, status_code: int = 200) -> Response[SlaPolicyRead]:

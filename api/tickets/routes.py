@@ -9,14 +9,14 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
-from litestar.datastructures import ResponseHeader
 from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
 from api.context import request_context
 from api.db import Transaction, raw_transaction, statement_pool, unit_of_work, utcnow
-from api.errors import NotFound, PreconditionFailed
+from api.errors import NotFound
+from api.etags import etag_header, expected_version, if_match
 from api.events import service as events
 from api.events.schemas import EventPage
 from api.idempotency import IdempotencyKeyHeader, idempotent
@@ -53,14 +53,7 @@ from api.tickets.schemas import (
 
 Req = Request[Principal, Any, Any]
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match",
-        required=False,
-        description='The ticket\'s `ETag` (e.g. `"3"`) as you last read it; a stale one is refused with 412.',
-    ),
-]
+IfMatch = Annotated[str | None, if_match("ticket")]
 
 
 IfNoneMatch = Annotated[
@@ -80,17 +73,6 @@ def still_current(if_none_match: str | None, version: int) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
     return "*" in tags or f'"{version}"' in tags
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header expects; ``*`` or no header accepts any."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    try:
-        return int(value)
-    except ValueError:
-        raise PreconditionFailed('If-Match must be an ETag returned by this API, such as "3".') from None
 
 
 def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead]:
@@ -122,13 +104,7 @@ def prerendered(body: bytes) -> Response[Any]:
     return Response(body, media_type=MediaType.JSON)
 
 
-ETAG = [
-    ResponseHeader(
-        name="ETag",
-        description='The ticket\'s version, e.g. `"3"`; send it as `If-Match`.',
-        documentation_only=True,
-    )
-]
+ETAG = etag_header("ticket")
 
 
 async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.Config:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from api.sla.schemas import SlaMetric
 from api.tickets import store
 from api.tickets.schemas import TicketRead
 
@@ -110,33 +111,14 @@ class SlaOutcome(msgspec.Struct, kw_only=True):
     metrics: list[SlaMetricOutcome]
 
 
-class SlaMetricSnapshot(msgspec.Struct, kw_only=True):
-    """The metric at the moment (see ``SlaMetric`` in the ticket's ``sla``)."""
-
-    metric: str
-    cycle: int
-    state: str
-    target_minutes: int
-    business: bool
-    warning_minutes: int
-    started_at: dt.datetime
-    running_since: dt.datetime | None
-    consumed_seconds: float
-    due_at: dt.datetime | None
-    warned_at: dt.datetime | None
-    breached_at: dt.datetime | None
-    fulfilled_at: dt.datetime | None
-    pauses: list[dict[str, Any]] = []
-    earlier_cycles: list[dict[str, Any]] = []
-
-
 class SlaEventData(msgspec.Struct, kw_only=True):
     """An SLA moment passed: the warning lead time before a due instant, or the due instant itself."""
 
     ticket: TicketSummary
     policy_id: uuid.UUID
     policy_version: int
-    metric: SlaMetricSnapshot
+    metric: SlaMetric
+    """The metric at the moment, as the ticket's ``sla`` shows it."""
 
 
 class SlaPolicyRef(msgspec.Struct, kw_only=True):
@@ -153,7 +135,7 @@ class SlaUpdatedData(msgspec.Struct, kw_only=True):
     reason: str
     """The change that caused it: ``created``, ``updated``, ``commented``, ``timer`` or ``reevaluated``
     (a policy was edited, activated or deactivated)."""
-    metrics: list[SlaMetricSnapshot]
+    metrics: list[SlaMetric]
 
 
 class TicketResolvedData(msgspec.Struct, kw_only=True):
