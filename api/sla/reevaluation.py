@@ -3,9 +3,11 @@
 A policy change inserts an ``sla_reevaluations`` row in its own transaction and NOTIFYs the runners.
 :class:`ReevaluationJob` works through the tickets that are not closed in id order, a batch per
 transaction (so API requests never wait behind it for more than one batch's locks), with the policies
-read fresh from the database: each ticket goes through the seam like any other change (cause
+read fresh from the database: each ticket goes through the seam's hooks like any other change (cause
 ``reevaluated``), so its state, timers and history (``sla.updated``, and ``sla.breached`` when a shorter
-target is already overdue) come out exactly as if the ticket had changed. The newest pass covers every
+target is already overdue) come out exactly as if the ticket had changed; the batch's changes are
+written together (``service.apply_hooks``: one statement for the tickets and their timers, one for the
+events). The newest pass covers every
 older one, which is then marked finished.
 """
 
@@ -90,11 +92,7 @@ class ReevaluationJob:
         config = service.config_from(
             self._settings, await with_earlier_calendars(await load_all(raw), raw, rows)
         )
-        changed = 0
-        for row in rows:
-            write = service.Write(fields={}, status=row["status"], params=store.Params(row["id"]))
-            new = await service.apply(conn, raw, ACTOR, config, row, write, cause="reevaluated")
-            changed += new is not row
+        changed = await service.apply_hooks(conn, raw, ACTOR, config, rows, cause="reevaluated")
         last = rows[-1]["id"] if rows else after
         return last, changed, len(rows) < BATCH
 

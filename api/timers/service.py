@@ -1,7 +1,7 @@
 """Timers: declared by hooks, written by the seam in the change's transaction, fired by the runner.
 
 A hook owns timer kinds. For a ticket after a change it declares the timers of its kinds that should
-exist, ``{(kind, key): due_at}``; :data:`SYNC_CTES` makes the ticket's live timers of those kinds exactly
+exist, ``{(kind, key): due_at}``; :func:`sync_ctes` makes the ticket's live timers of those kinds exactly
 that set, in the statement that writes the change (moved ones updated, new ones inserted, the rest
 deleted). So no write path can forget to cancel a timer: it would have to forget to run the hooks.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,10 @@ MAX_SLEEP_SECONDS = 30.0
 IDLE_RECHECK_SECONDS = 0.1
 """Sleep when due timers exist but other runners hold them."""
 BATCH = 50
+COMMIT_WITHIN_SECONDS = 0.1
+"""A batch commits once its timers have taken this long: what a timer changes becomes visible (and its
+webhooks deliverable) at commit, so a long batch would make its first timers late. Claimed timers not
+yet fired are released by that commit and claimed again at once."""
 
 TimerKey = tuple[str, str]
 """(kind, key): a ticket has at most one live timer per pair."""
@@ -51,24 +56,43 @@ class FiredTimer:
 Handler = Callable[[AsyncConnection, FiredTimer], Awaitable[None]]
 
 
-def sync_args(
-    owned: frozenset[str], declared: Mapping[TimerKey, dt.datetime]
-) -> tuple[list[str], list[str], list[str], list[dt.datetime]]:
-    """Parameters of :data:`SYNC_CTES`: the owned kinds, then the declared timers as three arrays."""
+def declared_args(
+    declared: Mapping[TimerKey, dt.datetime],
+) -> tuple[list[str], list[str], list[dt.datetime]]:
+    """One ticket's declared timers as three arrays (kinds, keys, due instants), in a stable order."""
     keys = sorted(declared)
-    return sorted(owned), [k for k, _ in keys], [k for _, k in keys], [declared[k] for k in keys]
+    return [k for k, _ in keys], [k for _, k in keys], [declared[k] for k in keys]
 
 
-def sync_ctes(ticket: str, owned: str, kinds: str, keys: str, dues: str) -> str:
-    """CTEs (to put inside a write statement) that make the live timers of ``ticket`` whose kind is in
+def sync_args(
+    owned: frozenset[str], declared: Mapping[int, Mapping[TimerKey, dt.datetime]]
+) -> tuple[list[str], list[int], list[int], list[str], list[str], list[dt.datetime]]:
+    """Parameters of :func:`sync_ctes` for the tickets in ``declared`` (ticket id → its declared timers):
+    the owned kinds, the tickets, then every declared timer as four arrays (ticket, kind, key, due)."""
+    ticket_ids: list[int] = []
+    kinds: list[str] = []
+    keys: list[str] = []
+    dues: list[dt.datetime] = []
+    for ticket_id, timers in declared.items():
+        k, n, d = declared_args(timers)
+        ticket_ids += [ticket_id] * len(k)
+        kinds += k
+        keys += n
+        dues += d
+    return sorted(owned), list(declared), ticket_ids, kinds, keys, dues
+
+
+def sync_ctes(owned: str, tickets: str, ticket_ids: str, kinds: str, keys: str, dues: str) -> str:
+    """CTEs (to put inside a write statement) that make the live timers of ``tickets`` whose kind is in
     ``owned`` exactly the declared ones; the arguments are SQL placeholders of :func:`sync_args`."""
     return f"""timers_dropped AS (
-    DELETE FROM timers WHERE ticket_id = {ticket} AND kind = ANY({owned}::text[])
-    AND (kind, key) NOT IN (SELECT * FROM unnest({kinds}::text[], {keys}::text[]))
+    DELETE FROM timers WHERE ticket_id = ANY({tickets}::bigint[]) AND kind = ANY({owned}::text[])
+    AND (ticket_id, kind, key) NOT IN (
+        SELECT * FROM unnest({ticket_ids}::bigint[], {kinds}::text[], {keys}::text[])
+    )
 ), timers_set AS (
     INSERT INTO timers (ticket_id, kind, key, due_at)
-    SELECT {ticket}, d.kind, d.key, d.due_at
-    FROM unnest({kinds}::text[], {keys}::text[], {dues}::timestamptz[]) AS d(kind, key, due_at)
+    SELECT * FROM unnest({ticket_ids}::bigint[], {kinds}::text[], {keys}::text[], {dues}::timestamptz[])
     ON CONFLICT (ticket_id, kind, key) DO UPDATE SET due_at = excluded.due_at, attempts = 0, last_error = NULL
     WHERE timers.due_at <> excluded.due_at
 )"""
@@ -116,12 +140,18 @@ class TimerJob:
         async with self._engine.begin() as conn:
             raw = await raw_transaction(conn)
             rows = await raw.fetch(_CLAIM, BATCH)
+            started = time.monotonic()
+            fired = 0
             for row in rows:
                 await self._fire(conn, raw, FiredTimer(**dict(row)))
+                fired += 1
+                if time.monotonic() - started >= COMMIT_WITHIN_SECONDS:
+                    break
             await purge_expired(conn)
-            if len(rows) < BATCH:
+            more = len(rows) == BATCH or fired < len(rows)
+            if not more:
                 self.poll_interval = self._sleep_for(await raw.fetchval(_NEXT_DUE))
-        return len(rows) == BATCH
+        return more
 
     @staticmethod
     def _sleep_for(seconds_until_due: float | None) -> float:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import asyncpg
 
 from api.db import asyncpg_dsn
 from api.jobs import build_jobs
+from api.sla import reevaluation
 from tests.tickets.helpers import create_ticket, events_of
 
 POLICIES = "/v1/sla-policies"
@@ -266,8 +268,6 @@ async def test_a_policy_edit_retargets_open_tickets_keeping_consumed_time(
     after = _metric(got, "resolution")
     assert after["target_minutes"] == 480
     # The deadline moved by the extra four hours (give or take the moment of re-evaluation).
-    import datetime as dt
-
     moved = dt.datetime.fromisoformat(after["due_at"]) - dt.datetime.fromisoformat(before["due_at"])
     assert dt.timedelta(hours=4) <= moved < dt.timedelta(hours=4, seconds=30)
     assert got["updated_at"] == ticket["updated_at"]  # a re-evaluation is not an update of the ticket
@@ -278,8 +278,6 @@ async def test_a_policy_edit_retargets_open_tickets_keeping_consumed_time(
 async def test_business_time_targets_count_the_calendars_open_hours(
     client, admin_headers, agent, engine, settings
 ):
-    import datetime as dt
-
     from api.calendars import businesstime
 
     _, headers = agent
@@ -331,8 +329,6 @@ async def test_a_policy_naming_an_unknown_calendar_is_refused(client, admin_head
 async def test_responses_carry_the_time_left_and_the_explanation_shows_the_arithmetic(
     client, admin_headers, agent
 ):
-    import datetime as dt
-
     agent_id, headers = agent
     await _policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
@@ -371,3 +367,42 @@ async def test_no_explanation_without_a_policy(client, agent):
     ticket = await create_ticket(client, headers)
     assert (await client.get(f"/v1/tickets/{ticket['id']}/sla", headers=headers)).status_code == 404
     assert (await client.get("/v1/tickets/999999/sla", headers=headers)).status_code == 404
+
+
+async def test_a_pass_over_several_batches_changes_each_affected_ticket_once(
+    client, admin_headers, agent, database_url, engine, settings, monkeypatch
+):
+    monkeypatch.setattr(reevaluation, "BATCH", 2)
+    _, headers = agent
+    policy = await _policy(client, admin_headers)
+    urgent = [await create_ticket(client, headers, priority="urgent") for _ in range(3)]
+    normal = [await create_ticket(client, headers, priority="normal") for _ in range(2)]
+    targets = {"urgent": {"first_response": {"minutes": 30}, "resolution": {"minutes": 480}}}
+    r = await client.patch(f"{POLICIES}/{policy['id']}", json={"targets": targets}, headers=admin_headers)
+    assert r.status_code == 200
+    await _reevaluate(engine, settings)
+
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        changed = await conn.fetchval("SELECT sum(tickets_changed) FROM sla_reevaluations")
+        timer_dues = {
+            (r["ticket_id"], r["key"]): r["due_at"]
+            for r in await conn.fetch("SELECT ticket_id, key, due_at FROM timers WHERE kind = 'sla_breach'")
+        }
+    finally:
+        await conn.close()
+    assert changed == 3
+    for ticket in urgent:
+        got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+        assert got["version"] == ticket["version"] + 1
+        assert got["sla"]["policy_version"] == 2
+        first = _metric(got, "first_response")
+        assert first["target_minutes"] == 30
+        # The breach timer moved with the due instant.
+        assert timer_dues[(ticket["id"], "first_response")] == dt.datetime.fromisoformat(first["due_at"])
+        types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
+        assert types.count("sla.updated") == 1
+    for ticket in normal:
+        got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+        assert got["version"] == ticket["version"]
+        assert got["sla"] is None

@@ -8,6 +8,7 @@ import msgspec
 
 from api.db import asyncpg_dsn
 from api.jobs import build_jobs
+from api.timers import service as timers
 from api.timers.service import MAX_SLEEP_SECONDS, TimerJob
 from tests.conftest import app_client
 from tests.tickets.helpers import create_ticket
@@ -71,6 +72,25 @@ async def test_fired_timers_leave_no_rows(engine, settings, agent, database_url)
         await _status(client, headers, t["id"], "resolved")
     assert len(await _timers(database_url)) == 1
     assert await _job(engine, fast).run_once() is False
+    assert await _timers(database_url) == []
+
+
+async def test_a_batch_commits_once_its_time_is_up_and_the_rest_follow(
+    engine, settings, agent, database_url, monkeypatch
+):
+    agent_id, headers = agent
+    monkeypatch.setattr(timers, "COMMIT_WITHIN_SECONDS", 0.0)  # every timer takes "too long"
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with app_client(fast) as client:
+        for _ in range(3):
+            t = await create_ticket(client, headers, assignee_id=str(agent_id))
+            await _status(client, headers, t["id"], "resolved")
+    job = _job(engine, fast)
+    # One timer per transaction: the claimed rest are released and the runner is told to go on.
+    for left in (2, 1):
+        assert await job.run_once() is True
+        assert len(await _timers(database_url)) == left
+    assert await job.run_once() is False
     assert await _timers(database_url) == []
 
 
