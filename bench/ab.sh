@@ -40,25 +40,71 @@ for port in 8011 8012 8013; do
 done
 
 if [ "${POLICIES:-0}" -gt 0 ]; then
+    # A business-hours calendar (Mon-Fri 09:00-17:00 Berlin, three yearly holidays) and POLICIES policies
+    # counting business time against it; every policy but the last has a condition few tickets meet,
+    # so a change evaluates them all before the last one matches.
     ADMIN=$(cd "$B_DIR" && DATABASE_URL=$B_URL .venv/bin/helpdesk api-keys create --role admin --name ab-admin)
+    api() { curl -s -X POST "http://127.0.0.1:8012$1" -H "Authorization: Bearer $ADMIN" \
+        -H "Content-Type: application/json" -d "$2"; }
+    WEEK=$(for d in monday tuesday wednesday thursday friday; do
+        printf '{"day": "%s", "start": "09:00", "end": "17:00"},' "$d"; done)
+    CALENDAR=$(api /v1/business-calendars "{\"name\": \"office\", \"time_zone\": \"Europe/Berlin\",
+        \"weekly\": [${WEEK%,}], \"holidays\": [{\"date\": \"2026-12-25\", \"yearly\": true},
+        {\"date\": \"2026-12-26\", \"yearly\": true}, {\"date\": \"2027-01-01\", \"yearly\": true}]}" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    TARGETS='{"low": {"first_response": {"minutes": 60, "time": "business"}, "resolution": {"minutes": 2880,
+        "time": "business", "warning_minutes": 60}}, "normal": {"first_response": {"minutes": 60, "time":
+        "business"}, "resolution": {"minutes": 2880, "time": "business"}}, "high": {"first_response":
+        {"minutes": 30, "time": "business"}, "resolution": {"minutes": 1440, "time": "business"}}, "urgent":
+        {"first_response": {"minutes": 15, "time": "business"}, "resolution": {"minutes": 480, "time":
+        "business"}}}'
     for i in $(seq "$POLICIES"); do
-        curl -s -o /dev/null -w "policy $i: %{http_code}\n" -X POST http://127.0.0.1:8012/v1/sla-policies \
-            -H "Authorization: Bearer $ADMIN" -H "Content-Type: application/json" -d "{\"name\": \"p$i\",
-            \"position\": $i, \"conditions\": {\"any\": [{\"field\": \"tags\", \"operator\": \"excludes\",
-            \"value\": \"never$i\"}]}, \"targets\": {\"low\": {\"first_response\": {\"minutes\": 60},
-            \"resolution\": {\"minutes\": 2880, \"warning_minutes\": 60}}, \"normal\": {\"first_response\":
-            {\"minutes\": 60}, \"resolution\": {\"minutes\": 2880}}, \"high\": {\"first_response\":
-            {\"minutes\": 30}, \"resolution\": {\"minutes\": 1440}}, \"urgent\": {\"first_response\":
-            {\"minutes\": 15}, \"resolution\": {\"minutes\": 480}}}}"
+        if [ "$i" -lt "$POLICIES" ]; then
+            COND="{\"all\": [{\"field\": \"tags\", \"operator\": \"includes\", \"value\": \"vip$i\"},
+                {\"field\": \"channel\", \"operator\": \"is\", \"value\": \"phone\"}]}"
+        else
+            COND='{"any": []}'
+        fi
+        api /v1/sla-policies "{\"name\": \"p$i\", \"position\": $i, \"calendar_id\": \"$CALENDAR\",
+            \"conditions\": $COND, \"targets\": $TARGETS}" |
+            python3 -c "import json, sys; d = json.load(sys.stdin); print('policy $i:', d.get('id', d))"
     done
+    # Tickets carry their SLA state before the runs: a worker re-evaluates them all, then stops.
+    (cd "$B_DIR" && DATABASE_URL=$B_URL HELPDESK_RUN_WORKER=true exec .venv/bin/helpdesk worker) \
+        > /tmp/ab-worker.log 2>&1 &
+    WORKER_PID=$!
+    for _ in $(seq 600); do
+        [ "$(psql "$B_URL" -Atc "SELECT bool_and(finished_at IS NOT NULL) FROM sla_reevaluations")" = t ] && break
+        sleep 0.5
+    done
+    kill "$WORKER_PID"
+    psql "$B_URL" -Atc "SELECT 're-evaluated ' || sum(tickets_changed) || ' tickets in ' ||
+        round(extract(epoch FROM max(finished_at) - min(created_at))::numeric, 1) || ' s' FROM sla_reevaluations"
 fi
 
+# CPU seconds (user + system, from /proc) of a server process and of the PostgreSQL backends serving
+# its database: read before and after a run, they give the CPU each request cost on both sides.
+cpu() {  # pid database
+    local pids
+    pids="$1 $(psql -h 127.0.0.1 -U postgres -Atc "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+        WHERE datname = '$2' AND pid <> pg_backend_pid()" postgres)"
+    for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done |
+        awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.3f", s / hz}'
+}
+A_DB=${A_URL##*/}
+B_DB=${B_URL##*/}
 run() {  # label port token script [env...]
     local label=$1 port=$2 tok=$3 script=$4; shift 4
+    local pid=$RAW_PID db=$B_DB before out
+    [ "$port" = 8011 ] && pid=$A_PID db=$A_DB
+    [ "$port" = 8012 ] && pid=$B_PID
+    before=$(cpu "$pid" "$db")
+    out=$(env TOKEN="$tok" "$@" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "bench/wrk/$script" \
+        "http://127.0.0.1:$port")
     printf "%-28s " "$label"
-    env TOKEN="$tok" "$@" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "bench/wrk/$script" \
-        "http://127.0.0.1:$port" | awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /non-2xx/ {e=$2}
-        END {printf "%10s req/s  p99 %8s  non-2xx %s\n", r, p, e}'
+    echo "$out" | awk -v cpu="$(echo "$(cpu "$pid" "$db") - $before" | bc)" \
+        '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /non-2xx/ {e=$2} /requests in/ {n=$1}
+        END {printf "%10s req/s  p99 %8s  non-2xx %-5s  CPU %.3f ms/req (API + PostgreSQL)\n", r, p, e, 1000 * cpu / n}'
 }
 
 echo "machine: $(nproc) cores, $(uname -sr); $(date -u +%FT%TZ); conns=$CONNS duration=$DURATION"
@@ -70,6 +116,13 @@ pair() {  # label script: A then B in odd rounds, B then A in even ones (no side
         run "B $1" 8012 "$B_TOKEN" "$2"; run "A $1" 8011 "$A_TOKEN" "$2"
     fi
 }
+# Warm-up, not counted: the first seconds of a fresh process (caches, connections) favour neither side.
+for script in create.lua get.lua update.lua; do
+    for port in 8011 8012; do
+        tok=$A_TOKEN; [ "$port" = 8012 ] && tok=$B_TOKEN
+        TOKEN=$tok wrk -t2 -c"$CONNS" -d3s -s "bench/wrk/$script" "http://127.0.0.1:$port" > /dev/null
+    done
+done
 for round in $(seq "$ROUNDS"); do
     echo "--- round $round"
     pair "POST /v1/tickets" create.lua

@@ -32,8 +32,8 @@ log = logging.getLogger("api.timers")
 CHANNEL = "helpdesk_timers"
 MAX_SLEEP_SECONDS = 30.0
 """The longest a runner sleeps without looking; timers due later than this need no NOTIFY."""
-IDLE_RECHECK_SECONDS = 0.1
-"""Sleep when due timers exist but other runners hold them."""
+IDLE_RECHECK_SECONDS = 0.02
+"""Sleep when due timers exist but other runners (or changes, their tickets) hold them."""
 BATCH = 50
 COMMIT_WITHIN_SECONDS = 0.1
 """A batch commits once its timers have taken this long: what a timer changes becomes visible (and its
@@ -109,12 +109,22 @@ async def wake_runners(raw: asyncpg.Connection) -> None:
     await raw.execute("SELECT pg_notify($1, '')", CHANNEL)
 
 
+# Due timers, and the lock of each one's ticket. A change locks its ticket and then writes the ticket's
+# timers; a runner that locked a timer and then waited for its ticket would deadlock with it. So the
+# runner never waits: timers and tickets are both taken SKIP LOCKED, and a timer whose ticket is busy
+# is left for the next look (``ticket_free`` false; released when the batch commits).
 _CLAIM = """
-SELECT id, ticket_id, kind, key, due_at FROM timers
-WHERE due_at <= clock_timestamp()
-ORDER BY due_at
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+WITH due AS (
+    SELECT id, ticket_id, kind, key, due_at FROM timers
+    WHERE due_at <= clock_timestamp()
+    ORDER BY due_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), free AS (
+    SELECT id FROM tickets WHERE id IN (SELECT ticket_id FROM due) FOR UPDATE SKIP LOCKED
+)
+SELECT due.*, due.ticket_id IS NULL OR due.ticket_id IN (SELECT id FROM free) AS ticket_free
+FROM due ORDER BY due_at
 """
 _DONE = "DELETE FROM timers WHERE id = $1 AND due_at = $2"
 _FAILED = """
@@ -140,24 +150,26 @@ class TimerJob:
         async with self._engine.begin() as conn:
             raw = await raw_transaction(conn)
             rows = await raw.fetch(_CLAIM, BATCH)
+            free = [row for row in rows if row["ticket_free"]]
             started = time.monotonic()
             fired = 0
-            for row in rows:
-                await self._fire(conn, raw, FiredTimer(**dict(row)))
+            for row in free:
+                await self._fire(conn, raw, FiredTimer(*row[:5]))
                 fired += 1
                 if time.monotonic() - started >= COMMIT_WITHIN_SECONDS:
                     break
             await purge_expired(conn)
-            more = len(rows) == BATCH or fired < len(rows)
+            more = len(rows) == BATCH or fired < len(free)
             if not more:
-                self.poll_interval = self._sleep_for(await raw.fetchval(_NEXT_DUE))
+                busy = len(free) < len(rows)
+                self.poll_interval = self._sleep_for(0.0 if busy else await raw.fetchval(_NEXT_DUE))
         return more
 
     @staticmethod
     def _sleep_for(seconds_until_due: float | None) -> float:
         if seconds_until_due is None:
             return MAX_SLEEP_SECONDS
-        if seconds_until_due <= 0:  # due, but claimed by another runner right now
+        if seconds_until_due <= 0:  # due, but held by another runner or a change right now
             return IDLE_RECHECK_SECONDS
         return min(MAX_SLEEP_SECONDS, seconds_until_due + 0.001)
 

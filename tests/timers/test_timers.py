@@ -3,6 +3,8 @@ and runners sleep until the earliest one."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import msgspec
 
@@ -90,6 +92,28 @@ async def test_a_batch_commits_once_its_time_is_up_and_the_rest_follow(
     for left in (2, 1):
         assert await job.run_once() is True
         assert len(await _timers(database_url)) == left
+    assert await job.run_once() is False
+    assert await _timers(database_url) == []
+
+
+async def test_a_runner_never_waits_for_a_ticket_a_change_holds(engine, settings, agent, database_url):
+    """A change locks its ticket, then writes its timers; a runner holding the timer and waiting for the
+    ticket would deadlock with it. The runner skips the busy ticket and fires the timer afterwards."""
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with app_client(fast) as client:
+        t = await create_ticket(client, headers, assignee_id=str(agent_id))
+        await _status(client, headers, t["id"], "resolved")
+    job = _job(engine, fast)
+    change = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async with change.transaction():
+            await change.execute("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE", t["id"])
+            await asyncio.wait_for(job.run_once(), timeout=10)  # would wait for the lock without the fix
+            assert len(await _timers(database_url)) == 1  # not fired: its ticket was busy
+            assert job.poll_interval == timers.IDLE_RECHECK_SECONDS
+    finally:
+        await change.close()
     assert await job.run_once() is False
     assert await _timers(database_url) == []
 
