@@ -156,6 +156,7 @@ class Schedule:
     _days: dict[dt.date, tuple[_Piece, ...]] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
+    _index: _OpenIndex | None = field(init=False, repr=False, compare=False, hash=False, default=None)
 
     def __post_init__(self) -> None:
         try:
@@ -425,10 +426,85 @@ def elapsed(
     schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
 ) -> dt.timedelta:
     """The business time in ``[start, end)``: open, not holiday, not paused."""
+    origin, limit = _instant(start, "start"), _instant(end, "end")
+    if limit - origin >= _INDEX_FROM:
+        index = _index_for(schedule, origin, limit)
+        if index is not None:
+            total = index.open_between(origin, limit)
+            for pause in _normalize_pauses(pauses):
+                if pause.start < limit and pause.end > origin:
+                    total -= index.open_between(max(pause.start, origin), min(pause.end, limit))
+            return total
     total = dt.timedelta(0)
     for interval in counted_intervals(schedule, start, pauses, until=end):
         total += interval.duration
     return total
+
+
+# -- Long spans ----------------------------------------------------------------------------------------
+
+_INDEX_FROM = dt.timedelta(days=7)
+"""Spans at least this long are measured with the schedule's :class:`_OpenIndex`, not walked."""
+_INDEX_SPAN = dt.timedelta(days=3 * 366)
+"""The most an index covers; longer spans are walked."""
+_INDEX_MARGIN = dt.timedelta(days=60)
+
+
+@dataclass(frozen=True)
+class _OpenIndex:
+    """The open time of ``[origin, limit)`` as ordered intervals with running totals, so the open time
+    between two instants is two binary searches instead of a walk over every day between them.
+
+    Re-evaluating a backlog measures each ticket's time since creation, often months: walking that for
+    100,000 tickets took minutes. The index is built by the same walk (:func:`_open`), once per schedule
+    and range, so it holds exactly the intervals a walk would count.
+    """
+
+    origin: dt.datetime
+    limit: dt.datetime
+    starts: list[dt.datetime]
+    ends: list[dt.datetime]
+    before: list[dt.timedelta]
+    """``before[i]``: the open time in ``[origin, starts[i])``."""
+
+    @classmethod
+    def build(cls, schedule: Schedule, origin: dt.datetime, limit: dt.datetime) -> _OpenIndex:
+        starts, ends, before = [], [], []
+        total = dt.timedelta(0)
+        for interval in _open(schedule, origin, limit):
+            starts.append(interval.start)
+            ends.append(interval.end)
+            before.append(total)
+            total += interval.duration
+        return cls(origin, limit, starts, ends, before)
+
+    def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
+        return self.origin <= start and end <= self.limit
+
+    def _open_before(self, instant: dt.datetime) -> dt.timedelta:
+        i = bisect.bisect_right(self.starts, instant) - 1
+        if i < 0:
+            return dt.timedelta(0)
+        return self.before[i] + (min(instant, self.ends[i]) - self.starts[i])
+
+    def open_between(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        return self._open_before(end) - self._open_before(start)
+
+
+def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _OpenIndex | None:
+    """The schedule's index, extended (rebuilt) to cover ``[start, end)``; None when that would span
+    more than :data:`_INDEX_SPAN`."""
+    index = schedule._index
+    if index is not None and index.covers(start, end):
+        return index
+    origin, limit = start - _INDEX_MARGIN, end + _INDEX_MARGIN
+    if index is not None and index.limit - origin <= _INDEX_SPAN and limit - index.origin <= _INDEX_SPAN:
+        origin, limit = min(origin, index.origin), max(limit, index.limit)
+    if limit - origin > _INDEX_SPAN or origin < MIN_INSTANT or limit > MAX_INSTANT:
+        return None
+    index = _OpenIndex.build(schedule, origin, limit)
+    object.__setattr__(schedule, "_index", index)
+    return index
 
 
 def explain(

@@ -24,6 +24,7 @@ from api.calendars.businesstime import (
     ScheduleError,
     WeeklyInterval,
     add,
+    counted_intervals,
     dst_warnings,
     due,
     elapsed,
@@ -214,6 +215,28 @@ def test_elapsed_matches_the_oracle(data, schedule, start, length):
     pauses = data.draw(pause_lists(start))
     end = start + dt.timedelta(minutes=length)
     assert elapsed(schedule, start, end, pauses) == Oracle(schedule, pauses).elapsed(start, end)
+
+
+@FAST
+@given(
+    st.data(),
+    schedules(),
+    minute_instants(),
+    st.integers(7 * 86_400 * 10**6, 400 * 86_400 * 10**6),
+    st.integers(0, 10**9),
+)
+def test_long_spans_are_measured_exactly_as_the_walk_counts_them(data, schedule, start, length, jitter):
+    """Spans of a week or more are measured with the schedule's index of open time; it must agree with
+    the interval walk (which the oracle checks above) to the microsecond, pauses and DST included."""
+    start += dt.timedelta(microseconds=jitter)
+    end = start + dt.timedelta(microseconds=length)
+    pauses = data.draw(pause_lists(start))
+    walked = sum((i.duration for i in counted_intervals(schedule, start, pauses, until=end)), dt.timedelta(0))
+    assert elapsed(schedule, start, end, pauses) == walked
+    # A second, overlapping span reuses (or extends) the index and agrees too.
+    later = end + dt.timedelta(days=data.draw(st.integers(0, 500)))
+    walked = sum((i.duration for i in counted_intervals(schedule, start, (), until=later)), dt.timedelta(0))
+    assert elapsed(schedule, start, later) == walked
 
 
 @FAST
