@@ -175,6 +175,10 @@ def sla_hook(change: TicketChange) -> Effects:
     config: SlaConfig = change.config.sla or EMPTY
     after = change.after
     previous = decode(after.get("sla"))
+    if previous is None and after["status"] == "closed":
+        # A closed ticket is history: one closed before any policy applied to it never gains clocks
+        # (re-evaluation passes over closed tickets for the same reason).
+        return Effects()
     policy = select(config.policies, after)
     if policy is None:
         # No policy applies (any more): no state, no timers — a deactivated policy leaves nothing behind.

@@ -406,3 +406,17 @@ async def test_a_pass_over_several_batches_changes_each_affected_ticket_once(
         got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
         assert got["version"] == ticket["version"]
         assert got["sla"] is None
+
+
+async def test_a_ticket_closed_before_any_policy_applied_never_gains_clocks(client, admin_headers, agent):
+    agent_id, headers = agent
+    ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
+    for status in ("resolved", "closed"):
+        r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": status}, headers=headers)
+        assert r.status_code == 200, r.text
+    await _policy(client, admin_headers)
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"tags": ["late"]}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["sla"] is None
+    types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
+    assert "sla.updated" not in types
