@@ -419,6 +419,13 @@ def add(
     schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()
 ) -> dt.datetime:
     """The due instant (UTC) of ``amount`` of business time from ``start``; see :func:`due`."""
+    pauses = list(pauses)
+    if not pauses and amount > dt.timedelta(0):
+        origin = _instant(start, "start")
+        index = _index_for(schedule, origin, origin + amount)
+        found = None if index is None else index.due(origin, amount)
+        if found is not None:
+            return found
     return due(schedule, start, amount, pauses).due_at
 
 
@@ -427,8 +434,10 @@ def elapsed(
 ) -> dt.timedelta:
     """The business time in ``[start, end)``: open, not holiday, not paused."""
     origin, limit = _instant(start, "start"), _instant(end, "end")
-    if limit - origin >= _INDEX_FROM:
-        index = _index_for(schedule, origin, limit)
+    if limit >= origin:
+        index = schedule._index
+        if index is None or not index.covers(origin, limit):
+            index = _index_for(schedule, origin, limit) if limit - origin >= _INDEX_FROM else None
         if index is not None:
             total = index.open_between(origin, limit)
             for pause in _normalize_pauses(pauses):
@@ -444,7 +453,8 @@ def elapsed(
 # -- Long spans ----------------------------------------------------------------------------------------
 
 _INDEX_FROM = dt.timedelta(days=7)
-"""Spans at least this long are measured with the schedule's :class:`_OpenIndex`, not walked."""
+"""Spans at least this long are measured with the schedule's :class:`_OpenIndex` (built if need be);
+shorter ones use it when it already covers them, and are walked otherwise."""
 _INDEX_SPAN = dt.timedelta(days=3 * 366)
 """The most an index covers; longer spans are walked."""
 _INDEX_MARGIN = dt.timedelta(days=60)
@@ -466,17 +476,20 @@ class _OpenIndex:
     ends: list[dt.datetime]
     before: list[dt.timedelta]
     """``before[i]``: the open time in ``[origin, starts[i])``."""
+    used_by_end: list[dt.timedelta]
+    """``used_by_end[i]``: the open time in ``[origin, ends[i])``."""
 
     @classmethod
     def build(cls, schedule: Schedule, origin: dt.datetime, limit: dt.datetime) -> _OpenIndex:
-        starts, ends, before = [], [], []
+        starts, ends, before, used_by_end = [], [], [], []
         total = dt.timedelta(0)
         for interval in _open(schedule, origin, limit):
             starts.append(interval.start)
             ends.append(interval.end)
             before.append(total)
             total += interval.duration
-        return cls(origin, limit, starts, ends, before)
+            used_by_end.append(total)
+        return cls(origin, limit, starts, ends, before, used_by_end)
 
     def covers(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.origin <= start and end <= self.limit
@@ -489,6 +502,15 @@ class _OpenIndex:
 
     def open_between(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
         return self._open_before(end) - self._open_before(start)
+
+    def due(self, start: dt.datetime, amount: dt.timedelta) -> dt.datetime | None:
+        """The instant ``amount`` (> 0) of open time after ``start`` is used up, as :func:`due` defines
+        it (an amount used up exactly at an interval's end is due at that end); None beyond the index."""
+        target = self._open_before(start) + amount
+        i = bisect.bisect_left(self.used_by_end, target)
+        if i == len(self.starts):
+            return None
+        return self.starts[i] + (target - self.before[i])
 
 
 def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _OpenIndex | None:

@@ -501,32 +501,34 @@ async def apply_hooks(
     :func:`apply` would one by one; returns how many tickets changed."""
     at = utcnow()
     outcomes: dict[int, seam.Outcome] = {}
+    changed: dict[int, seam.Outcome] = {}
     for row in rows:
         after = dict(row)
         after["version"] = row["version"] + 1
         change = seam.TicketChange(cause=cause, at=at, ctx=ctx, before=row, after=after, config=config)
-        outcome = seam.run_hooks(change, HOOKS)
+        outcome = outcomes[row["id"]] = seam.run_hooks(change, HOOKS)
         columns = {c for c in WRITABLE if outcome.after[c] != row[c]}
         if columns - _HOOK_COLUMNS:
             raise NotImplementedError(f"a hook-only change set {sorted(columns - _HOOK_COLUMNS)}")
         if columns or outcome.events:
-            outcomes[row["id"]] = outcome
+            changed[row["id"]] = outcome
     if not outcomes:
         return 0
-    changed = list(outcomes.values())
-    owned = frozenset().union(*(o.owned_timer_kinds for o in changed))
+    # Every ticket's timers are made what its hooks declare, changed or not: a pass also repairs timers
+    # that went missing (tickets written outside the seam, say, or before a hook existed).
+    owned = frozenset().union(*(o.owned_timer_kinds for o in outcomes.values()))
     await raw.fetchval(
         _WRITE_HOOK_CHANGES,
-        list(outcomes),
-        [o.after["sla"] for o in changed],
-        [o.after["sla_due_at"] for o in changed],
-        [o.after["sla_breached"] for o in changed],
+        list(changed),
+        [o.after["sla"] for o in changed.values()],
+        [o.after["sla_due_at"] for o in changed.values()],
+        [o.after["sla_breached"] for o in changed.values()],
         *timers.sync_args(owned, {ticket_id: o.timers for ticket_id, o in outcomes.items()}),
     )
-    await record_events(tx, [event for o in changed for event in o.events])
-    if any(timers.wakes_runners(o.timers, at) for o in changed):
+    await record_events(tx, [event for o in changed.values() for event in o.events])
+    if any(timers.wakes_runners(o.timers, at) for o in outcomes.values()):
         await timers.wake_runners(raw)
-    return len(outcomes)
+    return len(changed)
 
 
 def _requested(data: msgspec.Struct) -> dict[str, Any]:

@@ -420,3 +420,24 @@ async def test_a_ticket_closed_before_any_policy_applied_never_gains_clocks(clie
     assert r.json()["sla"] is None
     types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
     assert "sla.updated" not in types
+
+
+async def test_a_pass_also_restores_timers_a_ticket_should_have(
+    client, admin_headers, agent, database_url, engine, settings
+):
+    """A ticket the pass leaves unchanged still gets the timers its hooks declare (here the auto-close
+    timer of a resolved ticket whose timer was lost outside the seam)."""
+    agent_id, headers = agent
+    ticket = await create_ticket(client, headers, assignee_id=str(agent_id))
+    r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "resolved"}, headers=headers)
+    assert r.status_code == 200, r.text
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("DELETE FROM timers WHERE ticket_id = $1", ticket["id"])
+    finally:
+        await conn.close()
+    await _policy(client, admin_headers)  # urgent only: this normal ticket does not change
+    await _reevaluate(engine, settings)
+    assert await _timers(database_url, ticket["id"]) == [("auto_close", "")]
+    got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
+    assert got["version"] == r.json()["version"]
