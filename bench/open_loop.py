@@ -113,7 +113,9 @@ class Recorder:
         bucket.latencies.append(latency)
         bucket.statuses[status] += 1
         if status >= 500 and len(self.error_samples) < KEEP_ERROR_SAMPLES:
-            self.error_samples.append({"kind": kind, "status": status, "body": body[:500].decode(errors="replace")})
+            self.error_samples.append(
+                {"kind": kind, "status": status, "body": body[:500].decode(errors="replace")}
+            )
 
     def error(self, kind: str, intended: float, name: str) -> None:
         if intended < self.measure_start:
