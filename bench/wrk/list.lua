@@ -1,5 +1,8 @@
 -- Filtered ticket lists. MODE: status_assignee | status_tag | search. Agent ids come from AGENTS_FILE.
+-- LIST_PATH: /v1/tickets (the API, default) or /list (bench/list_ceiling.py's bare endpoint, same SQL).
+-- bench/open_loop.py's list_paths() makes the same pages; keep the two in step.
 local mode = os.getenv("MODE") or "status_assignee"
+local list_path = os.getenv("LIST_PATH") or "/v1/tickets"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "")
 local agents = {}
 for line in io.lines(os.getenv("AGENTS_FILE") or "/tmp/bench-agents.txt") do agents[#agents + 1] = line end
@@ -10,11 +13,11 @@ local words = {"printer", "refund", "password", "invoice", "vpn", "login", "outa
 request = function()
   local path
   if mode == "status_assignee" then
-    path = "/v1/tickets?status=" .. statuses[math.random(#statuses)] .. "&assignee=" .. agents[math.random(#agents)]
+    path = list_path .. "?status=" .. statuses[math.random(#statuses)] .. "&assignee=" .. agents[math.random(#agents)]
   elseif mode == "status_tag" then
-    path = "/v1/tickets?status=" .. statuses[math.random(#statuses)] .. "&tag=" .. tags[math.random(#tags)]
+    path = list_path .. "?status=" .. statuses[math.random(#statuses)] .. "&tag=" .. tags[math.random(#tags)]
   else
-    path = "/v1/tickets?q=" .. words[math.random(#words)] .. "+" .. words[math.random(#words)]
+    path = list_path .. "?q=" .. words[math.random(#words)] .. "+" .. words[math.random(#words)]
   end
   return wrk.format("GET", path .. "&limit=50")
 end
