@@ -2,7 +2,11 @@
 
 The design follows the interval walk of ``zendesk/biz``: the schedule is turned, local day by local
 day, into the instants its opening intervals cover, and calculations consume those intervals whole;
-nothing ever steps minute by minute.
+nothing ever steps minute by minute. Each schedule also keeps an index of the open intervals the walk
+found over a range around the instants asked about, with running totals (:class:`_OpenIndex`): due
+instants without pauses and elapsed time are then two binary searches, so a ticket months old costs
+no more than a new one. The index holds exactly what the walk yields, and the tests hold the two
+against each other.
 
 Rules (``docs/calendars.md`` states them for users):
 
