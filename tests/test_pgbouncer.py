@@ -62,8 +62,8 @@ async def test_the_fixture_breaks_named_prepared_statements(bouncer_url):
         client.terminate()
 
 
-async def test_writes_and_reads_under_concurrency(bounced, engine):
-    headers = {"Authorization": f"Bearer {await make_key(engine, 'admin')}"}
+async def test_writes_and_reads_under_concurrency(bounced, agent):
+    _, headers = agent
     async with app_client(bounced) as client:
         tickets = await asyncio.gather(
             *(create_ticket(client, headers, subject=f"through the bouncer {i}") for i in range(24))
