@@ -110,19 +110,9 @@ def start_postgres(data: Path) -> None:
         )
     with (data / "pg_hba.conf").open("a") as hba:
         hba.write("host all all 10.77.0.0/24 trust\n")
-    sh(
-        *in_ns(
-            "hd-db",
-            *as_postgres,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(data / "log"),
-            "-w",
-            "start",
-        )
-    )
+    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "start"]
+    sh(*in_ns("hd-db", *as_postgres, *pg_ctl))
+    sh(*in_ns("hd-db", *as_postgres, str(PG_BIN / "createdb"), "-h", "10.77.0.10", "helpdesk"))
 
 
 def stop_postgres(data: Path) -> None:
