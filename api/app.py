@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar, Response
 from litestar.di import Provide
 from litestar.enums import MediaType
@@ -12,13 +13,15 @@ from litestar.middleware import DefineMiddleware
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import ASGIApp, Scope
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth.cache import ApiKeyCache
 from api.auth.guards import PUBLIC, ApiKeyAuthenticationMiddleware
 from api.auth.routes import ApiKeyController
 from api.calendars.cache import CalendarCache
 from api.calendars.routes import BusinessCalendarController
-from api.db import asyncpg_dsn, create_engine, create_statement_pool, provide_transaction
+from api.consistency import consistency_token_middleware, provide_reads
+from api.db import create_engine, create_statement_pool, listen_dsn, provide_transaction
 from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
@@ -27,6 +30,7 @@ from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
 from api.people.routes import AgentController, CustomerController, GroupController
+from api.replica import ReadRouter
 from api.runner import Runner
 from api.settings import Settings, load_settings
 from api.sla.cache import SlaConfigCache
@@ -42,10 +46,11 @@ def create_litestar(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings)
-        dsn = asyncpg_dsn(settings.database_url or "")
+        dsn = listen_dsn(settings)  # the caches and the runner only LISTEN on it
         cache = ApiKeyCache(engine, dsn, settings.api_key_cache_ttl_seconds)
         app.state.engine = engine
         app.state.statement_pool = await create_statement_pool(settings)
+        app.state.read_router = await _read_router(app.state.statement_pool, engine, settings)
         app.state.api_key_cache = cache
         await cache.start()
         calendars = CalendarCache(dsn)
@@ -67,6 +72,7 @@ def create_litestar(settings: Settings) -> Litestar:
             await calendars.stop()
             await cache.stop()
             await sla_cache.stop()
+            await _close_read_router(app.state.read_router)
             await app.state.statement_pool.close()
             await engine.dispose()
 
@@ -86,9 +92,12 @@ def create_litestar(settings: Settings) -> Litestar:
             assets_router(),
         ],
         lifespan=[lifespan],
-        dependencies={"tx": Provide(provide_transaction)},
+        dependencies={"tx": Provide(provide_transaction), "reads": Provide(provide_reads)},
         middleware=[
-            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC)
+            consistency_token_middleware,
+            DefineMiddleware(
+                ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=query_rules.before_request,
@@ -103,6 +112,30 @@ def create_litestar(settings: Settings) -> Litestar:
     _complete_options_allow_headers(app)
     problem_404s_under_docs(app)
     return app
+
+
+async def _read_router(primary_pool: asyncpg.Pool, engine: AsyncEngine, settings: Settings) -> ReadRouter:
+    """Reads go to the primary unless a replica is configured (``HELPDESK_READ_DATABASE_URL``)."""
+    url = settings.read_database_url
+    if not url:
+        return ReadRouter(primary_pool, engine, settings)
+    router = ReadRouter(
+        primary_pool,
+        engine,
+        settings,
+        replica_pool=await create_statement_pool(settings, url),
+        replica_engine=create_engine(settings, url, application_name="helpdesk-api-reads"),
+    )
+    await router.start()
+    return router
+
+
+async def _close_read_router(router: ReadRouter) -> None:
+    await router.stop()
+    if router.replica_pool is not None:
+        await router.replica_pool.close()
+    if router.replica_engine is not None:
+        await router.replica_engine.dispose()
 
 
 def _complete_options_allow_headers(app: Litestar) -> None:

@@ -29,6 +29,12 @@ def _database_url(settings: Settings) -> str:
     return url
 
 
+def _session_url(settings: Settings, url: str) -> str:
+    """Where migrations and one-off commands connect: the direct URL when PgBouncer fronts ``url``
+    (migrations hold a session advisory lock, which transaction pooling cannot keep)."""
+    return settings.direct_database_url or url
+
+
 def _progress(message: str) -> None:
     """Progress for the person at the terminal, on stderr (stdout carries only what commands print)."""
     print(message, file=sys.stderr, flush=True)
@@ -86,8 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Stops the embedded server should this process die without cleaning up (SIGKILL, OOM).
         follower = follow(settings.data_path)
     _progress("applying database migrations …")
-    upgrade(url)
-    token = asyncio.run(_create_key(url, "bootstrap admin", "admin", only_if_first=True))
+    session_url = _session_url(settings, url)
+    upgrade(session_url)
+    token = asyncio.run(_create_key(session_url, "bootstrap admin", "admin", only_if_first=True))
     if args.workers > 1:
         # Each worker keeps its own metrics; this directory lets /metrics add them up.
         metrics_dir = settings.data_path / "metrics"
@@ -133,13 +140,13 @@ def _exit_quietly(_signum: int, _frame: object) -> None:
 
 
 async def _run_worker(settings: Settings, database_url: str) -> None:
-    from api.db import asyncpg_dsn, create_engine
+    from api.db import create_engine, listen_dsn
     from api.jobs import build_jobs
     from api.runner import Runner
 
     settings = msgspec.structs.replace(settings, database_url=database_url)
     engine = create_engine(settings)
-    runner = Runner(asyncpg_dsn(database_url), build_jobs(engine, settings))
+    runner = Runner(listen_dsn(settings), build_jobs(engine, settings))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -173,7 +180,8 @@ def cmd_worker(_: argparse.Namespace) -> int:
 def cmd_migrate(_: argparse.Namespace) -> int:
     from api.migrations import upgrade
 
-    upgrade(_database_url(load_settings()))
+    settings = load_settings()
+    upgrade(_session_url(settings, _database_url(settings)))
     print("database schema is at head", file=sys.stderr)
     return 0
 
@@ -196,7 +204,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 def cmd_api_keys_create(args: argparse.Namespace) -> int:
     from api.migrations import upgrade
 
-    url = _database_url(load_settings())
+    settings = load_settings()
+    url = _session_url(settings, _database_url(settings))
     upgrade(url)
     # Only the token on stdout, so `TOKEN=$(helpdesk api-keys create …)` works.
     print(asyncio.run(_create_key(url, args.name, args.role, agent_email=args.agent)))

@@ -65,11 +65,45 @@ def asyncpg_dsn(url: str) -> str:
     return "postgresql:" + rest
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    if not settings.database_url:
+def listen_dsn(settings: Settings) -> str:
+    """The DSN of ``LISTEN`` connections: straight to the primary, never through a transaction pooler,
+    which would hand the listening session to other clients and deliver no notification."""
+    return asyncpg_dsn(settings.session_database_url or "")
+
+
+def behind_pgbouncer(settings: Settings) -> bool:
+    return settings.db_pgbouncer == "transaction"
+
+
+def session_settings(settings: Settings, application_name: str, **tuning: str) -> dict[str, str]:
+    """Startup parameters for a pooled connection. Behind PgBouncer only ``application_name`` is sent:
+    PgBouncer 1.18 refuses other startup parameters, and a server connection is shared by many clients,
+    so per-session tuning (``jit`` …) is set on the role instead (``ALTER ROLE … SET``, docs/deploy.md)."""
+    if behind_pgbouncer(settings):
+        return {"application_name": application_name}
+    return {"application_name": application_name, **tuning}
+
+
+def statement_cache_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg connection arguments: behind PgBouncer in transaction mode, no statement cache, so every
+    statement is unnamed and parsed in the same round trip as it runs (asyncpg sends Parse/Describe with
+    Flush, not Sync, so PgBouncer keeps the server connection until the Bind/Execute/Sync that follows).
+    A named statement would live on one server connection and be missing, or clash, on the next."""
+    return {"statement_cache_size": 0} if behind_pgbouncer(settings) else {}
+
+
+def create_engine(
+    settings: Settings, url: str | None = None, application_name: str = "helpdesk-api"
+) -> AsyncEngine:
+    """The SQLAlchemy engine of ``url`` (default: ``DATABASE_URL``, the primary)."""
+    url = url or settings.database_url
+    if not url:
         raise RuntimeError("DATABASE_URL is not set (helpdesk serve sets it for the embedded server)")
+    # The dialect prepares every statement through asyncpg's prepare(); with its cache off (and asyncpg's)
+    # the statements are unnamed, which transaction pooling can carry.
+    dialect_cache = {"prepared_statement_cache_size": 0} if behind_pgbouncer(settings) else {}
     engine = create_async_engine(
-        sqlalchemy_url(settings.database_url),
+        sqlalchemy_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         # Waiting longer than this for a free connection is answered 503 (connections-exhausted).
@@ -81,8 +115,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # text (and so the log line of a 500) must not carry them.
         hide_parameters=True,
         connect_args={
-            "server_settings": {"application_name": "helpdesk-api", "jit": "off"},
+            "server_settings": session_settings(settings, application_name, jit="off"),
             "timeout": settings.db_connect_timeout_seconds,
+            **statement_cache_args(settings),
+            **dialect_cache,
         },
     )
     discard_closed_connections(engine)
@@ -96,7 +132,7 @@ async def raw_connection(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
-async def create_statement_pool(settings: Settings) -> asyncpg.Pool:
+async def create_statement_pool(settings: Settings, url: str | None = None) -> asyncpg.Pool:
     """A plain asyncpg pool for work that is a single statement in autocommit: the hot ticket reads (GET
     ticket, lists) and ticket creation, which is one statement and so its own transaction.
 
@@ -105,23 +141,25 @@ async def create_statement_pool(settings: Settings) -> asyncpg.Pool:
     asyncpg speed. Anything that takes more than one statement to write uses ``tx`` instead.
     """
     return await create_pool(
-        asyncpg_dsn(settings.database_url or ""),
+        asyncpg_dsn(url or settings.database_url or ""),
         acquire_timeout=settings.db_pool_timeout_seconds,
         timeout=settings.db_connect_timeout_seconds,
         min_size=0,  # lazily: the app must start, and /readyz answer 503, with the database down
         max_size=settings.db_pool_size,
         reset=_no_session_reset,
-        server_settings={
-            "application_name": "helpdesk-api-statements",
-            "jit": "off",
+        server_settings=session_settings(
+            settings,
+            "helpdesk-api-statements",
+            jit="off",
             # Parallel plans help one big query, not many small concurrent ones: they only add latency.
-            "max_parallel_workers_per_gather": "0",
+            max_parallel_workers_per_gather="0",
             # List pages are planned per request (custom plans, because filters differ in selectivity),
             # and searching join orders was ~0.5 ms of a ~1 ms page. The statements here are written in
             # the order to join them (page ids, ticket, requester, assignee, group), so the planner keeps
             # that order: planning drops by about a third.
-            "join_collapse_limit": "1",
-        },
+            join_collapse_limit="1",
+        ),
+        **statement_cache_args(settings),
     )
 
 

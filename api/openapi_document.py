@@ -51,6 +51,11 @@ COMMON_HEADERS: dict[str, dict[str, Any]] = {
         "`Idempotency-Key` (nothing was done again).",
         "schema": {"type": "string", "enum": ["true"]},
     },
+    "X-Consistency-Token": {
+        "description": "Sent only when the service reads from a replica: where this write stands in the "
+        "primary's history. Send it back as `X-Consistency-Token` on reads that must see this write.",
+        "schema": {"type": "string", "examples": ["0/3000148"]},
+    },
     "WWW-Authenticate": {
         "description": "How to authenticate: `Bearer` with an API key.",
         "schema": {"type": "string", "examples": ['Bearer realm="helpdesk"']},
@@ -243,5 +248,7 @@ def _document_headers(spec: dict[str, Any]) -> None:
                     if name in COMMON_HEADERS:
                         headers[name] = {"$ref": HEADERS + name}
                 headers["X-Request-ID"] = {"$ref": HEADERS + "X-Request-ID"}
+                if method != "get" and status.startswith("2"):
+                    headers["X-Consistency-Token"] = {"$ref": HEADERS + "X-Consistency-Token"}
                 if idempotent and status.startswith("2"):
                     headers["Idempotent-Replayed"] = {"$ref": HEADERS + "Idempotent-Replayed"}

@@ -6,6 +6,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -13,6 +14,16 @@ import msgspec
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     """PostgreSQL URL. When unset, ``helpdesk serve`` runs an embedded server in ``data_dir``."""
+    direct_database_url: str | None = None
+    """A session-capable URL of the primary (not through a transaction pooler), for what needs one session:
+    ``LISTEN`` and the migrations' advisory lock. Defaults to ``database_url``."""
+    read_database_url: str | None = None
+    """A streaming replica for lists, the change feed and histories (docs/deploy.md). Optional."""
+    read_max_lag_seconds: float = 10.0
+    """Reads without a consistency token go to the replica only while it is at most this far behind."""
+    db_pgbouncer: Literal["off", "transaction"] = "off"
+    """``transaction``: the database URLs point at PgBouncer in transaction mode, so no named prepared
+    statements and no session settings in the startup packet (docs/deploy.md)."""
     data_dir: str = ".helpdesk"
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -52,9 +63,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
+    @property
+    def session_database_url(self) -> str | None:
+        """Where ``LISTEN`` and migrations connect: the direct URL when given, else ``database_url``."""
+        return self.direct_database_url or self.database_url
+
 
 _ENV_FIELDS = {
     "database_url": "DATABASE_URL",
+    "direct_database_url": "HELPDESK_DIRECT_DATABASE_URL",
+    "read_database_url": "HELPDESK_READ_DATABASE_URL",
+    "read_max_lag_seconds": "HELPDESK_READ_MAX_LAG_SECONDS",
+    "db_pgbouncer": "HELPDESK_DB_PGBOUNCER",
     "data_dir": "HELPDESK_DATA_DIR",
     "db_pool_size": "HELPDESK_DB_POOL_SIZE",
     "db_max_overflow": "HELPDESK_DB_MAX_OVERFLOW",
@@ -95,4 +115,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.webhook_lease_seconds <= settings.webhook_timeout_seconds:
         # A lease shorter than an attempt would let a second worker send while the first still is.
         raise SystemExit("invalid configuration: HELPDESK_WEBHOOK_LEASE_SECONDS must exceed the timeout")
+    if settings.db_pgbouncer == "transaction" and not settings.direct_database_url:
+        # LISTEN through transaction pooling would land on whichever server connection is free and never
+        # deliver a notification: the caches would go stale and the runner would only poll.
+        raise SystemExit(
+            "invalid configuration: HELPDESK_DB_PGBOUNCER=transaction needs HELPDESK_DIRECT_DATABASE_URL "
+            "(a URL of the primary that bypasses PgBouncer, for LISTEN and migrations)"
+        )
     return settings

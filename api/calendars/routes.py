@@ -25,6 +25,7 @@ from api.calendars.schemas import (
     ElapsedResult,
     HolidayImport,
 )
+from api.consistency import Reads
 from api.db import Transaction
 from api.errors import DomainError, FieldError, Unprocessable
 from api.etags import etag_header, expected_version, if_match
@@ -173,10 +174,10 @@ class BusinessCalendarController(Controller):
 
     @get(operation_id="listBusinessCalendars")
     async def list_calendars(
-        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[CalendarRead]:
         """List business calendars, oldest first."""
-        return await service.list_calendars(tx, limit=limit, cursor=cursor)
+        return await service.list_calendars(reads, limit=limit, cursor=cursor)
 
     @get(
         "/{calendar_id:uuid}",

@@ -8,7 +8,7 @@ from litestar import get
 from litestar.params import QueryParameter
 
 from api.auth.guards import ANY_ROLE
-from api.db import Transaction
+from api.consistency import Reads
 from api.events import service
 from api.events.schemas import EventFeedPage, EventType
 from api.pagination import DEFAULT_LIMIT, Limit
@@ -16,7 +16,7 @@ from api.pagination import DEFAULT_LIMIT, Limit
 
 @get("/v1/events", operation_id="listEvents", tags=["Events"], opt=ANY_ROLE)
 async def list_events(
-    tx: Transaction,
+    reads: Reads,
     after: Annotated[
         str | None,
         QueryParameter(description="`next_cursor` of the previous page; omit to start at the beginning."),
@@ -29,4 +29,4 @@ async def list_events(
     Events appear in commit order and never behind a cursor already handed out: keep polling with
     `next_cursor` (it is returned even when the page is empty) and you see every event exactly once.
     """
-    return await service.feed(tx, after=after, types=types, limit=limit)
+    return await service.feed(reads, after=after, types=types, limit=limit)

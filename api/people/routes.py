@@ -11,6 +11,7 @@ from litestar.params import Body, FromPath, FromQuery
 
 from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
+from api.consistency import Reads
 from api.db import Transaction
 from api.idempotency import IdempotencyKeyHeader, created, idempotent
 from api.openapi import created_at_location, problems
@@ -91,7 +92,7 @@ class CustomerController(Controller):
     @get(operation_id="listCustomers")
     async def list_customers(
         self,
-        tx: Transaction,
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         email: FromQuery[str | None] = None,
@@ -101,7 +102,7 @@ class CustomerController(Controller):
         Customers are the people who ask for help. `email` matches case-insensitively and returns at
         most one customer.
         """
-        return await service.list_customers(tx, limit=limit, cursor=cursor, email=email)
+        return await service.list_customers(reads, limit=limit, cursor=cursor, email=email)
 
     @get("/{customer_id:uuid}", operation_id="getCustomer", opt=problems(404))
     async def get_customer(self, tx: Transaction, customer_id: FromPath[uuid.UUID]) -> CustomerRead:
@@ -151,7 +152,7 @@ class AgentController(Controller):
     @get(operation_id="listAgents", opt=ANY_ROLE)
     async def list_agents(
         self,
-        tx: Transaction,
+        reads: Reads,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
         active: FromQuery[bool | None] = None,
@@ -161,7 +162,7 @@ class AgentController(Controller):
         Agents are the people who work tickets; `active: false` agents are listed too. Paginate with
         `cursor`.
         """
-        return await service.list_agents(tx, limit=limit, cursor=cursor, active=active)
+        return await service.list_agents(reads, limit=limit, cursor=cursor, active=active)
 
     @get("/{agent_id:uuid}", operation_id="getAgent", opt={**ANY_ROLE, **problems(404)})
     async def get_agent(self, tx: Transaction, agent_id: FromPath[uuid.UUID]) -> AgentRead:
@@ -211,13 +212,13 @@ class GroupController(Controller):
 
     @get(operation_id="listGroups", opt=ANY_ROLE)
     async def list_groups(
-        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> GroupPage:
         """List groups, oldest first.
 
         Groups are teams of agents that tickets are routed to. Paginate with `cursor`.
         """
-        return await service.list_groups(tx, limit=limit, cursor=cursor)
+        return await service.list_groups(reads, limit=limit, cursor=cursor)
 
     @get("/{group_id:uuid}", operation_id="getGroup", opt={**ANY_ROLE, **problems(404)})
     async def get_group(self, tx: Transaction, group_id: FromPath[uuid.UUID]) -> GroupRead:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
+from api.consistency import Reads
 from api.db import Transaction, unit_of_work
 from api.etags import etag_header, expected_version, if_match
 from api.idempotency import IdempotencyKeyHeader, idempotent
@@ -66,10 +67,10 @@ class SlaPolicyController(Controller):
 
     @get(operation_id="listSlaPolicies")
     async def list_policies(
-        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> SlaPolicyPage:
         """List SLA policies in the order they are tried (admin only)."""
-        return await service.list_policies(tx, limit=limit, cursor=cursor)
+        return await service.list_policies(reads, limit=limit, cursor=cursor)
 
     @get("/{policy_id:uuid}", operation_id="getSlaPolicy", opt=problems(404), response_headers=ETAG)
     async def get_policy(self, tx: Transaction, policy_id: FromPath[uuid.UUID]) -> Response[SlaPolicyRead]:

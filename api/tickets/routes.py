@@ -13,6 +13,7 @@ from litestar.params import Body, FromPath, HeaderParameter, QueryParameter
 
 from api.auth.guards import ANY_ROLE
 from api.auth.schemas import Principal
+from api.consistency import ConsistencyToken, Reads, token_of
 from api.context import request_context
 from api.db import Transaction, raw_transaction, statement_pool, unit_of_work, utcnow
 from api.errors import NotFound
@@ -29,6 +30,7 @@ from api.openapi import (
     stale_etag,
 )
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
+from api.replica import read_router
 from api.sla import render
 from api.sla.cache import with_calendars
 from api.sla.explain import explain
@@ -197,6 +199,7 @@ class TicketController(Controller):
         sla_due_before: Annotated[
             dt.datetime | None, _q("A running SLA metric falls due before this.")
         ] = None,
+        consistency_token: ConsistencyToken = None,
     ) -> Response[TicketPage]:
         """List tickets.
 
@@ -219,14 +222,17 @@ class TicketController(Controller):
             sla_breached=sla_breached,
             sla_due_before=sla_due_before,
         )
-        page = await queries.list_tickets(
-            statement_pool(request.app.state),
-            filters,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-            include_total=include_total,
-            me=request.user.agent_id,
+        page = await read_router(request.app.state).run(
+            token_of(consistency_token),
+            lambda pool: queries.list_tickets(
+                pool,
+                filters,
+                sort=sort,
+                limit=limit,
+                cursor=cursor,
+                include_total=include_total,
+                me=request.user.agent_id,
+            ),
         )
         return prerendered(await _page_as_of_now(request, page))
 
@@ -328,7 +334,7 @@ class TicketController(Controller):
     @get("/{ticket_id:int}/comments", operation_id="listComments", opt=problems(404))
     async def list_comments(
         self,
-        tx: Transaction,
+        reads: Reads,
         ticket_id: FromPath[int],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -339,7 +345,7 @@ class TicketController(Controller):
         Public replies and internal notes; filter with `public`. Returns 404 when the ticket does not
         exist.
         """
-        return await comments.list_comments(tx, ticket_id, limit=limit, cursor=cursor, public=public)
+        return await comments.list_comments(reads, ticket_id, limit=limit, cursor=cursor, public=public)
 
     @post(
         "/{ticket_id:int}/comments",
@@ -371,14 +377,14 @@ class TicketController(Controller):
 
     @get("/{ticket_id:int}/events", operation_id="listTicketEvents", opt=problems(404))
     async def list_ticket_events(
-        self, tx: Transaction, ticket_id: FromPath[int], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: Reads, ticket_id: FromPath[int], limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> EventPage:
         """A ticket's history: every change, who made it, when and through which request.
 
         Events are in the order they happened, with the actor, the fields that changed (before and
         after) and the request id. The same events appear in the change feed (`listEvents`).
         """
-        page = await events.ticket_history(tx, ticket_id, limit=limit, cursor=cursor)
-        if not page.data and not await events.ticket_exists(tx, ticket_id):
+        page = await events.ticket_history(reads, ticket_id, limit=limit, cursor=cursor)
+        if not page.data and not await events.ticket_exists(reads, ticket_id):
             raise NotFound(f"Ticket {ticket_id} does not exist.")
         return page

@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
+from api.consistency import Reads
 from api.db import Transaction, utcnow
 from api.idempotency import IdempotencyKeyHeader, run_once
 from api.openapi import created_at_location, problems
@@ -96,13 +97,13 @@ class WebhookEndpointController(Controller):
 
     @get("/endpoints", operation_id="listWebhookEndpoints")
     async def list_endpoints(
-        self, tx: Transaction, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, reads: Reads, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> Page[EndpointRead]:
         """List webhook endpoints, oldest first.
 
         Never includes signing secrets. Paginate with `cursor`.
         """
-        return await service.list_endpoints(tx, limit=limit, cursor=cursor)
+        return await service.list_endpoints(reads, limit=limit, cursor=cursor)
 
     @get("/endpoints/{endpoint_id:uuid}", operation_id="getWebhookEndpoint", opt=problems(404))
     async def get_endpoint(self, tx: Transaction, endpoint_id: FromPath[uuid.UUID]) -> EndpointRead:
@@ -251,7 +252,7 @@ class WebhookEndpointController(Controller):
     @get("/deliveries", operation_id="listWebhookDeliveries")
     async def list_deliveries(
         self,
-        tx: Transaction,
+        reads: Reads,
         endpoint_id: EndpointFilter = None,
         message_id: MessageFilter = None,
         status: StatusFilter = None,
@@ -265,7 +266,7 @@ class WebhookEndpointController(Controller):
         `message_id` (the `webhook-id`) and `status`.
         """
         return await deliveries.list_deliveries(
-            tx,
+            reads,
             endpoint_id=endpoint_id,
             message_id=message_id,
             status=status,
@@ -285,7 +286,7 @@ class WebhookEndpointController(Controller):
     @get("/deliveries/{delivery_id:int}/attempts", operation_id="listWebhookAttempts", opt=problems(404))
     async def list_attempts(
         self,
-        tx: Transaction,
+        reads: Reads,
         delivery_id: FromPath[int],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -295,7 +296,7 @@ class WebhookEndpointController(Controller):
         Every attempt is logged: the request headers (custom credentials masked), the status code or
         error class, the duration and the first 4 KiB of the response body.
         """
-        return await deliveries.list_attempts(tx, delivery_id, limit=limit, cursor=cursor)
+        return await deliveries.list_attempts(reads, delivery_id, limit=limit, cursor=cursor)
 
     @post(
         "/deliveries/{delivery_id:int}/redeliver",

@@ -25,7 +25,7 @@ import asyncpg
 import prometheus_client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db import asyncpg_dsn
+from api.db import asyncpg_dsn, session_settings, statement_cache_args
 from api.settings import Settings
 from api.webhooks.publish import CHANNEL
 from api.webhooks.recorder import record
@@ -115,6 +115,7 @@ class DeliveryJob:
         self._recorder: asyncio.Task[None] | None = None
         self._wake: Callable[[], None] = lambda: None
         self._dsn = asyncpg_dsn(settings.database_url or "")
+        self._settings = settings
         self._pool: asyncpg.Pool | None = None
         self._parsed_headers: dict[str, dict[str, str]] = {}
         self.sent = 0
@@ -188,7 +189,8 @@ class DeliveryJob:
                 self._dsn,
                 min_size=1,
                 max_size=2,
-                server_settings={"application_name": "helpdesk-webhooks", "jit": "off"},
+                server_settings=session_settings(self._settings, "helpdesk-webhooks", jit="off"),
+                **statement_cache_args(self._settings),
             )
         return self._pool
 
