@@ -503,8 +503,7 @@ async def apply_hooks(
     outcomes: dict[int, seam.Outcome] = {}
     changed: dict[int, seam.Outcome] = {}
     for row in rows:
-        after = dict(row)
-        after["version"] = row["version"] + 1
+        after = await _after(raw, row, Write(fields={}, status=row["status"]), at)
         change = seam.TicketChange(cause=cause, at=at, ctx=ctx, before=row, after=after, config=config)
         outcome = outcomes[row["id"]] = seam.run_hooks(change, HOOKS)
         columns = {c for c in WRITABLE if outcome.after[c] != row[c]}
