@@ -1,7 +1,7 @@
-"""Shared plumbing for bench/list_floor.py and bench/soak.py: a data set in a database of its own on a
-shared PostgreSQL server (created, migrated, loaded with bench/load_data.py, optionally kept for reuse),
-and child processes (``helpdesk serve``, uvicorn, the webhook receiver) started on loopback and stopped
-by PID.
+"""Shared plumbing for bench/list_floor.py, bench/soak.py and bench/sla_breach.py: a data set in a
+database of its own on a PostgreSQL server (created, migrated, loaded with bench/load_data.py,
+optionally kept for reuse), child processes (``helpdesk serve``, uvicorn, the webhook receiver) started
+on loopback and stopped by PID, and closed-loop runs of wrk with its report parsed.
 
 Databases are named ``soak_…``: the shared server is used by other engineers' runs too, and the prefix
 says whose they are. A kept database (``--reuse-db NAME``) carries a comment recording what was loaded
@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -218,3 +219,52 @@ def serve_cmd(port: int, workers: int = 1) -> list[str]:
 
 def python() -> str:
     return str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+
+
+def _ms(text: str) -> float:
+    """wrk's latency text (``529.58us``, ``86.69ms``, ``1.02s``, ``2.00m``) in milliseconds."""
+    for suffix, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def wrk(
+    url: str, script: str, seconds: float, env: Mapping[str, str], *, threads: int = 2, conns: int = 64
+) -> dict[str, Any]:
+    """Closed loop with ``bench/wrk/<script>`` (whose ``done`` prints ``non-2xx/3xx: N``): the 2xx
+    responses per second it got through, the raw rate and counts, and p50/p90/p99 in ms."""
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench/wrk" / script),
+            url,
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = out.splitlines()
+    rate = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+    total = int(next(line.split()[0] for line in lines if "requests in" in line))
+    failed = int(next(line.split()[-1] for line in lines if line.startswith("non-2xx")))
+    socket = next((line.strip() for line in lines if "Socket errors" in line), "")
+    latency = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            latency[f"p{parts[0][:-1]}_ms"] = round(_ms(parts[1]), 2)
+    return {
+        "ok_per_s": round(rate * (total - failed) / total if total else 0.0, 1),
+        "requests_per_s": rate,
+        "requests": total,
+        "non_2xx": failed,
+        "socket_errors": socket,
+        **latency,
+    }

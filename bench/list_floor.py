@@ -37,7 +37,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,52 +55,19 @@ RATIO_FLOOR = 0.80
 P99_FLOOR_MS = 50.0
 
 
-def _ms(text: str) -> float:
-    """wrk's latency text (``529.58us``, ``86.69ms``, ``1.02s``, ``2.00m``) in milliseconds."""
-    for suffix, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * factor
-    return float(text)
-
-
 def wrk(
     port: int, mode: str, list_path: str, args: argparse.Namespace, env: dict[str, str]
 ) -> dict[str, Any]:
     """Closed loop: the most pages/s wrk gets through (2xx only) and its latency."""
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{args.threads}",
-            f"-c{args.conns}",
-            f"-d{args.max_seconds}s",
-            "--latency",
-            "-s",
-            str(ROOT / "bench/wrk/list.lua"),
-            f"http://127.0.0.1:{port}",
-        ],
-        env={**env, "MODE": mode, "LIST_PATH": list_path},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    lines = out.splitlines()
-    rate = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
-    total = int(next(line.split()[0] for line in lines if "requests in" in line))
-    failed = int(next(line.split()[-1] for line in lines if line.startswith("non-2xx")))
-    socket = next((line.strip() for line in lines if "Socket errors" in line), "")
-    latency = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
-            latency[f"p{parts[0][:-1]}_ms"] = round(_ms(parts[1]), 2)
-    return {
-        "pages_per_s": round(rate * (total - failed) / total if total else 0.0, 1),
-        "requests_per_s": rate,
-        "requests": total,
-        "non_2xx": failed,
-        "socket_errors": socket,
-        **latency,
-    }
+    result = harness.wrk(
+        f"http://127.0.0.1:{port}",
+        "list.lua",
+        args.max_seconds,
+        {**env, "MODE": mode, "LIST_PATH": list_path},
+        threads=args.threads,
+        conns=args.conns,
+    )
+    return {"pages_per_s": result.pop("ok_per_s"), **result}
 
 
 async def open_loop(

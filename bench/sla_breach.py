@@ -44,6 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import harness  # noqa: E402
 from bench.open_loop import build_request, human_line, run_open_loop  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -51,31 +52,14 @@ VENV_BIN = ROOT / ".venv" / "bin"
 API_PORT = 8031
 
 
-def wrk(script: str, seconds: int, env: dict[str, str], conns: int = 64) -> tuple[float, str]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{conns}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(ROOT / "bench/wrk" / script),
-            f"http://127.0.0.1:{API_PORT}",
-        ],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    lines = out.splitlines()
-    rate = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
-    p99 = next(line.split()[1] for line in lines if line.strip().startswith("99%"))
-    failed = int(next(line.split()[-1] for line in lines if line.startswith("non-2xx")))
-    total = int(next(line.split()[0] for line in lines if "requests in" in line))
-    if failed:
-        print(f"  ({script}: {failed} of {total} responses were not 2xx; counting only the 2xx)", flush=True)
-    return rate * (total - failed) / total, p99
+def wrk(script: str, seconds: int, env: dict[str, str]) -> tuple[float, float]:
+    """2xx responses per second and p99 (ms) of a closed-loop wrk run against the API."""
+    result = harness.wrk(f"http://127.0.0.1:{API_PORT}", script, seconds, env)
+    if result["non_2xx"]:
+        print(
+            f"  ({script}: {result['non_2xx']} of {result['requests']} not 2xx; counting the 2xx)", flush=True
+        )
+    return result["ok_per_s"], result["p99_ms"]
 
 
 def start_cluster(data: Path, port: int) -> None:
@@ -112,33 +96,6 @@ def helpdesk(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Po
     return subprocess.Popen([VENV_BIN / "helpdesk", *args], env=env, **kwargs)  # type: ignore[call-overload]
 
 
-def prepare(env: dict[str, str], url: str, tickets: int) -> str:
-    """Schema, data set and an admin key (blocking: run in a thread)."""
-    subprocess.run([VENV_BIN / "helpdesk", "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [
-            VENV_BIN / "python",
-            ROOT / "bench/load_data.py",
-            url,
-            "--tickets",
-            str(tickets),
-            "--comments-per-ticket",
-            "1",
-            "--customers",
-            "20000",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return subprocess.run(
-        [VENV_BIN / "helpdesk", "api-keys", "create", "--role", "admin", "--name", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 async def fixed_rate_updates(token: str, rate: float, seconds: float, tickets: int) -> str:
     """PATCH the tags of random tickets at ``rate`` per second, open loop; returns the generator's report."""
     host = f"127.0.0.1:{API_PORT}"
@@ -157,13 +114,13 @@ async def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sla-bench-"))
     shutil.chown(tmp, "postgres")
     data = tmp / "pg"
-    url = f"postgresql://postgres@127.0.0.1:{args.pg_port}/helpdesk"
+    server = f"postgresql://postgres@127.0.0.1:{args.pg_port}/postgres"
     procs: list[subprocess.Popen[bytes]] = []
     start_cluster(data, args.pg_port)
     try:
-        admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{args.pg_port}/postgres")
-        await admin.execute("CREATE DATABASE helpdesk")
-        await admin.close()
+        url, _ = await harness.prepare_database(
+            server, "soak_sla", tickets=args.tickets, comments=1, customers=20_000, reuse=False
+        )
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -174,7 +131,7 @@ async def run(args: argparse.Namespace) -> None:
             "HELPDESK_DB_MAX_OVERFLOW": "0",
             "TICKETS": str(args.tickets),
         }
-        token = await asyncio.to_thread(prepare, env, url, args.tickets)
+        token = await asyncio.to_thread(harness.api_key, url, "admin", "bench")
         env["TOKEN"] = token
         os.environ.update(TOKEN=token, TICKETS=str(args.tickets))  # for wrk's scripts
         conn = await asyncpg.connect(url)
@@ -203,7 +160,7 @@ async def run(args: argparse.Namespace) -> None:
                     pass
                 await asyncio.sleep(0.2)
             idle_rate, idle_p99 = wrk("get.lua", 10, {"PATH_PREFIX": "/v1/tickets/"})
-            print(f"GET idle: {idle_rate:.0f} req/s, p99 {idle_p99}", flush=True)
+            print(f"GET idle: {idle_rate:.0f} req/s, p99 {idle_p99:.1f} ms", flush=True)
             days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
             calendar = (
                 await api.post(
@@ -225,7 +182,7 @@ async def run(args: argparse.Namespace) -> None:
             )
             assert policy.status_code == 201, policy.text
             during = await asyncio.to_thread(wrk, "get.lua", 15, {"PATH_PREFIX": "/v1/tickets/"})
-            print(f"GET during re-evaluation: {during[0]:.0f} req/s, p99 {during[1]}", flush=True)
+            print(f"GET during re-evaluation: {during[0]:.0f} req/s, p99 {during[1]:.1f} ms", flush=True)
             for _ in range(3000):  # bounded: 10 minutes
                 if await conn.fetchval("SELECT bool_and(finished_at IS NOT NULL) FROM sla_reevaluations"):
                     break
@@ -236,7 +193,7 @@ async def run(args: argparse.Namespace) -> None:
             changed = await conn.fetchval("SELECT sum(tickets_changed) FROM sla_reevaluations")
             print(f"re-evaluation: {changed} tickets in {took:.1f} s ({changed / took:.0f}/s)", flush=True)
             max_rate, max_p99 = wrk("tags.lua", 10, {})
-            print(f"PATCH alone: {max_rate:.0f} req/s, p99 {max_p99}", flush=True)
+            print(f"PATCH alone: {max_rate:.0f} req/s, p99 {max_p99:.1f} ms", flush=True)
             remaining = (t0 - await conn.fetchval("SELECT now()")).total_seconds()
             print(f"window starts in {remaining:.0f} s; fixed-rate PATCH at {max_rate / 2:.0f}/s", flush=True)
             report = await fixed_rate_updates(token, max_rate / 2, remaining + args.measure + 5, args.tickets)
