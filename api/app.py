@@ -94,7 +94,8 @@ def create_litestar(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         dependencies={"tx": Provide(provide_transaction), "reads": Provide(provide_reads)},
         middleware=[
-            consistency_token_middleware,
+            # Tokens exist only with a replica: without one, writes skip the layer altogether.
+            *([consistency_token_middleware] if settings.read_database_url else []),
             DefineMiddleware(
                 ApiKeyAuthenticationMiddleware, exclude=["^/docs"], exclude_from_auth_key=PUBLIC
             ),
