@@ -58,6 +58,7 @@ def create_litestar(settings: Settings) -> Litestar:
         await calendars.start()
         sla_cache = SlaConfigCache(dsn)
         app.state.sla_cache = sla_cache
+        sla_cache.start()
         runner = (
             Runner(dsn, build_jobs(engine, settings, sla_cache, calendars)) if settings.run_worker else None
         )

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.calendars.cache import CalendarCache
 from api.runner import Job
 from api.settings import Settings
-from api.sla.cache import SlaConfigCache, load_all, with_calendars
+from api.sla.cache import SlaConfigCache, load_all
 from api.sla.hook import BREACH, WARNING
 from api.sla.reevaluation import ReevaluationJob
 from api.tickets.hooks import AUTO_CLOSE
@@ -25,9 +25,9 @@ def timer_handlers(
     """Without the API process's cache (a standalone worker, tests), timers read the policies afresh."""
 
     async def configure(raw: asyncpg.Connection) -> Config:
-        if sla_cache is None:
+        if sla_cache is None or calendar_cache is None:
             return config_from(settings, await load_all(raw))
-        return config_from(settings, await with_calendars(await sla_cache.get(raw), raw, calendar_cache))
+        return config_from(settings, await sla_cache.get_with_calendars(raw, calendar_cache))
 
     moment = moment_handler(configure)
     return {AUTO_CLOSE: auto_close_handler(configure), WARNING: moment, BREACH: moment}

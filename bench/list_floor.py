@@ -87,9 +87,15 @@ async def open_loop(
         args.open_seconds,
         warmup=args.open_warmup,
         max_conns=args.max_conns,
+        window_seconds=1.0,
     )
-    report = (await gen.run()).report
+    result = await gen.run()
+    report = result.report
     report.pop("per_kind", None)
+    # Per second of the run: where the tail comes from (a few stalled seconds, or every second alike).
+    seconds = [result.recorder.summary(windows=[w])["latency_ms"] for w in result.recorder.window_indexes()]
+    report["per_second_p99_ms"] = [s["p99"] for s in seconds]
+    report["per_second_max_ms"] = [s["max"] for s in seconds]
     return report
 
 
@@ -195,9 +201,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             entry["api_open_loop"] = await open_loop(args.api_port, mode, "/v1/tickets", rate, args, token)
             entry["latency_verdict"] = latency_verdict(entry["api_open_loop"])
             print(human_line(entry["api_open_loop"], f"{LABELS[mode]} API open loop: "), flush=True)
+            print(f"  per-second max ms: {entry['api_open_loop']['per_second_max_ms']}", flush=True)
             if not args.no_bare_open_loop:
                 entry["bare_open_loop"] = await open_loop(args.bare_port, mode, "/list", rate, args, token)
                 print(human_line(entry["bare_open_loop"], f"{LABELS[mode]} bare open loop: "), flush=True)
+                print(f"  per-second max ms: {entry['bare_open_loop']['per_second_max_ms']}", flush=True)
             entry["extra_rates"] = []
             for extra in args.extra_rates:
                 report = await open_loop(args.api_port, mode, "/v1/tickets", extra, args, token)

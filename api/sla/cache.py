@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from api.calendars.cache import CalendarCache
+from api.calendars.cache import CalendarCache, LoadedCalendar
 from api.calendars.store import load_schedule
 from api.sla.hook import BusinessTime, Calendar, SlaConfig, decode
 from api.sla.policies import Policy
@@ -51,23 +51,40 @@ async def load(raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
     return SlaConfig(policies=policies)
 
 
+async def _calendars_of(
+    config: SlaConfig, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache | None
+) -> dict[uuid.UUID, LoadedCalendar]:
+    found: dict[uuid.UUID, LoadedCalendar] = {}
+    for calendar_id in config.calendar_ids():
+        getter = calendars.get if calendars is not None else load_schedule
+        loaded = await getter(raw, calendar_id)
+        if loaded is not None:
+            found[calendar_id] = loaded
+    return found
+
+
+def _with(config: SlaConfig, loaded: dict[uuid.UUID, LoadedCalendar]) -> SlaConfig:
+    found = {key: Calendar(BusinessTime(value.schedule), value.version) for key, value in loaded.items()}
+    return dataclasses.replace(config, calendars=found) if found else config
+
+
 async def with_calendars(
     config: SlaConfig, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache | None
 ) -> SlaConfig:
     """The configuration with the clock of every calendar its policies use (from the calendar cache, or
     read afresh without one)."""
-    found: dict[uuid.UUID, Calendar] = {}
-    for calendar_id in config.calendar_ids():
-        getter = calendars.get if calendars is not None else load_schedule
-        loaded = await getter(raw, calendar_id)
-        if loaded is not None:
-            found[calendar_id] = Calendar(BusinessTime(loaded.schedule), loaded.version)
-    return dataclasses.replace(config, calendars=found) if found else config
+    return _with(config, await _calendars_of(config, raw, calendars))
 
 
 async def load_all(raw: asyncpg.Connection) -> SlaConfig:
     """Policies and calendars, read afresh (re-evaluation, standalone runners)."""
     return await with_calendars(await load(raw), raw, None)
+
+
+def _same(kept: dict[uuid.UUID, LoadedCalendar], loaded: dict[uuid.UUID, LoadedCalendar]) -> bool:
+    """Whether the calendar cache answered with the very objects it did before (it builds a new one on
+    every change, and on every read while it cannot listen)."""
+    return kept.keys() == loaded.keys() and all(kept[key] is value for key, value in loaded.items())
 
 
 class SlaConfigCache:
@@ -76,10 +93,12 @@ class SlaConfigCache:
         self._value: SlaConfig | None = None
         self._listener: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._complete: tuple[SlaConfig, dict[uuid.UUID, LoadedCalendar], SlaConfig] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_listening(), name="sla-config-listener")
 
     async def get(self, raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
-        if self._task is None:
-            self._task = asyncio.create_task(self._keep_listening(), name="sla-config-listener")
         value = self._value
         if value is not None:
             return value
@@ -87,6 +106,21 @@ class SlaConfigCache:
         if self._listener is not None and not self._listener.is_closed():
             self._value = value
         return value
+
+    async def get_with_calendars(
+        self, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache
+    ) -> SlaConfig:
+        """The policies with their calendars' clocks (:func:`with_calendars`): the same object while
+        neither the policies nor those calendars change, so what is built from it can be kept as well
+        (every ticket write needs it)."""
+        config = await self.get(raw)
+        loaded = await _calendars_of(config, raw, calendars)
+        kept = self._complete
+        if kept is not None and kept[0] is config and _same(kept[1], loaded):
+            return kept[2]
+        complete = _with(config, loaded)
+        self._complete = (config, loaded, complete)
+        return complete
 
     def drop(self) -> None:
         self._value = None

@@ -32,7 +32,6 @@ from api.openapi import (
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
 from api.replica import read_router
 from api.sla import render
-from api.sla.cache import with_calendars
 from api.sla.explain import explain
 from api.sla.hook import BusinessTime
 from api.sla.schemas import TicketSlaExplanation
@@ -113,7 +112,7 @@ async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.
     """The hooks' configuration, from this process's caches of SLA policies and business calendars
     (built once per cached configuration: every ticket write needs it)."""
     state = request.app.state
-    sla = await with_calendars(await state.sla_cache.get(raw), raw, state.calendar_cache)
+    sla = await state.sla_cache.get_with_calendars(raw, state.calendar_cache)
     config: seam.Config | None = getattr(state, "hook_config", None)
     if config is None or config.sla is not sla:
         config = state.hook_config = service.config_from(state.settings, sla)
