@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.sla import clocks
@@ -20,8 +20,18 @@ class Policy:
     calendar_id: uuid.UUID | None
     conditions: Conditions
     targets: Mapping[str, PriorityTargets]
+    _by_priority: dict[str, Mapping[clocks.MetricName, clocks.Target]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """``targets_for`` per priority, computed once per policy version (every ticket write asks)."""
 
-    def targets_for(self, priority: str) -> dict[clocks.MetricName, clocks.Target]:
+    def targets_for(self, priority: str) -> Mapping[clocks.MetricName, clocks.Target]:
+        found = self._by_priority.get(priority)
+        if found is None:
+            found = self._by_priority[priority] = self._targets_for(priority)
+        return found
+
+    def _targets_for(self, priority: str) -> dict[clocks.MetricName, clocks.Target]:
         found = self.targets.get(priority)
         if found is None:
             return {}
