@@ -166,3 +166,21 @@ async def test_a_legacy_breach_timer_firing_alone_records_the_breach_once(
     await fire_due_timers(engine, settings)
     assert await moments_of(client, headers, ticket["id"]) == [("sla.breached", "first_response")]
     assert await timers_of(database_url, ticket["id"]) == [("sla", "")]
+
+
+async def test_a_runner_whose_clock_is_behind_the_database_still_records_the_moment(
+    client, admin_headers, agent, database_url, engine, settings, monkeypatch
+):
+    """The timer is due by the database's clock; a runner host a little behind it must not find the
+    moment still ahead and drop the ticket's one timer with the moments after it."""
+    import api.tickets.service
+
+    _, headers = agent
+    await create_policy(client, admin_headers)
+    ticket = await _ticket(client, headers, database_url)
+    first = due_of(metric_of(ticket, "first_response"))
+    await age(database_url, ticket["id"], 51 * MINUTE)  # the warning passed a minute ago
+    monkeypatch.setattr(api.tickets.service, "utcnow", lambda: dt.datetime.now(dt.UTC) - 2 * MINUTE)
+    await fire_due_timers(engine, settings)
+    assert await moments_of(client, headers, ticket["id"]) == [("sla.warning", "first_response")]
+    assert await sla_timer_due(database_url, ticket["id"]) == first - 51 * MINUTE
