@@ -9,7 +9,7 @@ from api.calendars.cache import CalendarCache
 from api.runner import Job
 from api.settings import Settings
 from api.sla.cache import SlaConfigCache, load_all
-from api.sla.hook import BREACH, WARNING
+from api.sla.hook import BREACH, MOMENT, WARNING
 from api.sla.reevaluation import ReevaluationJob
 from api.tickets.hooks import AUTO_CLOSE
 from api.tickets.seam import Config
@@ -30,7 +30,8 @@ def timer_handlers(
         return config_from(settings, await sla_cache.get_with_calendars(raw, calendar_cache))
 
     moment = moment_handler(configure)
-    return {AUTO_CLOSE: auto_close_handler(configure), WARNING: moment, BREACH: moment}
+    # The legacy per-metric kinds still fire (timers an older process wrote during a deploy).
+    return {AUTO_CLOSE: auto_close_handler(configure), MOMENT: moment, WARNING: moment, BREACH: moment}
 
 
 def build_jobs(

@@ -233,9 +233,10 @@ SELECT count(*) FROM tickets
 WHERE created_at + interval '60 minutes' >= $1
   AND created_at + interval '60 minutes' < $1 + make_interval(secs => $2)
 """
+# The policy has one metric and no warning lead time: a ticket's one SLA timer waits for its breach.
 _DUE_AND_LIVE = """
 SELECT count(*) FROM timers
-WHERE kind = 'sla_breach' AND due_at >= $1 AND due_at < $1 + make_interval(secs => $2)
+WHERE kind = 'sla' AND due_at >= $1 AND due_at < $1 + make_interval(secs => $2)
 """
 _BREACHES_IN_WATCH = """
 SELECT ticket_id, extract(epoch FROM pg_xact_commit_timestamp(xmin) - breached_at)::float8 AS late

@@ -340,7 +340,8 @@ def _moments(name: MetricName, metric: Metric, at: dt.datetime) -> tuple[Metric,
 
 
 def next_moments(metrics: Mapping[MetricName, Metric]) -> dict[tuple[str, MetricName], dt.datetime]:
-    """The warning and breach instants still ahead, one per metric: the timers that should exist."""
+    """The warning and breach instants still ahead, per metric (the hook's one timer waits for the
+    earliest of them)."""
     due: dict[tuple[str, MetricName], dt.datetime] = {}
     for name, metric in metrics.items():
         if metric.running_since is None or metric.due_at is None:

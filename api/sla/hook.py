@@ -1,12 +1,14 @@
-"""The SLA hook: keeps each ticket's SLA state, its warning and breach timers and events up to date.
+"""The SLA hook: keeps each ticket's SLA state, its SLA timer and events up to date.
 
 Runs on every ticket change through the seam (``api/tickets/seam.py``): it selects the policy (first
 match of the active policies, which the change's configuration carries), steps the clocks
 (``clocks.py``) with what the change means to them, stores the result in the ticket's ``sla`` column
-(plus ``sla_due_at`` and ``sla_breached`` for lists), declares one ``sla_warning`` and one
-``sla_breach`` timer per running metric, and records ``sla.warning``/``sla.breached`` events for the
-moments that passed. A fired timer is just another change: the hook finds the moment passed and records
-it once; a timer made stale by a later change finds nothing to record.
+(plus ``sla_due_at`` and ``sla_breached`` for lists), declares one ``sla`` timer at the earliest
+warning or breach instant still ahead of any running metric, and records ``sla.warning``/``sla.breached``
+events for the moments that passed. A fired timer is just another change: the hook records every moment
+that has passed, once, and moves the timer to the next earliest one; a timer made stale by a later
+change finds nothing to record. One timer rather than one per metric and kind: every timer row costs
+each create and change its insert or update, and the hook needs only to be woken at the first moment.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ from api.sla.schemas import SlaCycle, SlaMetric, SlaPause, TicketSla
 from api.tickets import store
 from api.tickets.seam import Effects, Hook, TicketChange
 
+MOMENT = "sla"
+"""The kind of a ticket's one SLA timer (key ``""``), due at its next warning or breach instant."""
+# Legacy kinds: one timer per metric and kind, before the single ``sla`` timer (migration 0320 converts
+# them). The hook still owns them, so a ticket's next change deletes any left over, and the runner still
+# fires them (a moment is recorded once whatever fires it) for timers an older process writes during a
+# rolling deploy.
 WARNING = "sla_warning"
 BREACH = "sla_breach"
-_TIMER_KIND = {"warning": WARNING, "breached": BREACH}
 _EVENT_TYPE = {"warning": "sla.warning", "breached": "sla.breached"}
 
 
@@ -249,7 +256,10 @@ def _updated(
 
 
 def _timers(metrics: Mapping[clocks.MetricName, clocks.Metric]) -> dict[tuple[str, str], dt.datetime]:
-    return {(_TIMER_KIND[kind], str(name)): due for (kind, name), due in clocks.next_moments(metrics).items()}
+    """At most one timer: when it fires, the hook records every moment passed by then, so being woken
+    at the earliest one is enough."""
+    earliest = min(clocks.next_moments(metrics).values(), default=None)
+    return {} if earliest is None else {(MOMENT, ""): earliest}
 
 
 def _event(change: TicketChange, sla: TicketSla, moment: clocks.Moment, fields: dict[str, Any]) -> NewEvent:
@@ -286,4 +296,4 @@ def outcome(document: str | None) -> dict[str, Any] | None:
     }
 
 
-SLA = Hook("sla", sla_hook, frozenset({WARNING, BREACH}))
+SLA = Hook("sla", sla_hook, frozenset({MOMENT, WARNING, BREACH}))

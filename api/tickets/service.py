@@ -581,6 +581,10 @@ def moment_handler(configure: Configure) -> timers.Handler:
             return
         write = Write(fields={}, status=row["status"], params=store.Params(row["id"]))
         config = await configure(raw)
-        await apply(tx, raw, SLA_ACTOR, config, row, write, cause="timer", timer=timer)
+        # The timer is due by the database's clock; were this host's clock behind it, the hooks would
+        # find the moment not yet passed, and the runner would delete the ticket's one SLA timer with
+        # the later moments it stood for. So the change happens no earlier than the timer's instant.
+        at = max(utcnow(), timer.due_at)
+        await apply(tx, raw, SLA_ACTOR, config, row, write, cause="timer", at=at, timer=timer)
 
     return moment

@@ -10,46 +10,22 @@ import asyncpg
 from api.db import asyncpg_dsn
 from api.jobs import build_jobs
 from api.sla import reevaluation
+from tests.sla.helpers import (
+    POLICIES,
+    URGENT,
+    create_policy,
+    due_of,
+    metric_of,
+    sla_timer_due,
+    timers_of,
+)
 from tests.tickets.helpers import create_ticket, events_of
-
-POLICIES = "/v1/sla-policies"
-URGENT = {
-    "name": "Urgent",
-    "conditions": {"all": [{"field": "priority", "operator": "is", "value": "urgent"}]},
-    "targets": {
-        "urgent": {
-            "first_response": {"minutes": 60, "warning_minutes": 10},
-            "resolution": {"minutes": 240},
-        }
-    },
-}
-
-
-async def _policy(client, headers, body=URGENT):
-    r = await client.post(POLICIES, json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def _timers(database_url, ticket_id):
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        rows = await conn.fetch(
-            "SELECT kind, key FROM timers WHERE ticket_id = $1 ORDER BY kind, key", ticket_id
-        )
-    finally:
-        await conn.close()
-    return [(r["kind"], r["key"]) for r in rows]
-
-
-def _metric(ticket, name):
-    return next(m for m in ticket["sla"]["metrics"] if m["metric"] == name)
 
 
 async def test_only_admins_manage_policies(client, admin_headers, agent_headers):
     assert (await client.get(POLICIES, headers=agent_headers)).status_code == 403
     assert (await client.post(POLICIES, json=URGENT, headers=agent_headers)).status_code == 403
-    created = await _policy(client, admin_headers)
+    created = await create_policy(client, admin_headers)
     path = f"{POLICIES}/{created['id']}"
     assert (await client.get(path, headers=agent_headers)).status_code == 403
     assert (await client.patch(path, json={"active": False}, headers=agent_headers)).status_code == 403
@@ -58,7 +34,7 @@ async def test_only_admins_manage_policies(client, admin_headers, agent_headers)
 
 
 async def test_edits_are_versions_and_stale_if_match_is_refused(client, admin_headers):
-    created = await _policy(client, admin_headers)
+    created = await create_policy(client, admin_headers)
     path = f"{POLICIES}/{created['id']}"
     r = await client.patch(path, json={"name": "Urgent!"}, headers={**admin_headers, "If-Match": '"1"'})
     assert r.status_code == 200, r.text
@@ -85,36 +61,35 @@ async def test_a_matching_ticket_carries_its_policy_version_and_clocks(
     client, admin_headers, agent, database_url
 ):
     _, headers = agent
-    policy = await _policy(client, admin_headers)
+    policy = await create_policy(client, admin_headers)
     plain = await create_ticket(client, headers)
     assert plain["sla"] is None
     ticket = await create_ticket(client, headers, priority="urgent")
     assert (ticket["sla"]["policy_id"], ticket["sla"]["policy_version"]) == (policy["id"], 1)
-    first = _metric(ticket, "first_response")
+    first = metric_of(ticket, "first_response")
     assert (first["state"], first["target_minutes"], first["business"]) == ("running", 60, False)
-    assert await _timers(database_url, ticket["id"]) == [
-        ("sla_breach", "first_response"),
-        ("sla_breach", "resolution"),
-        ("sla_warning", "first_response"),
-    ]
+    # One timer, at the earliest moment ahead: first response's warning, ten minutes before its due.
+    assert await timers_of(database_url, ticket["id"]) == [("sla", "")]
+    assert await sla_timer_due(database_url, ticket["id"]) == due_of(first) - dt.timedelta(minutes=10)
     # An internal note is not a response; a public agent reply is.
     note = {"body": "checking", "public": False}
     assert (
         await client.post(f"/v1/tickets/{ticket['id']}/comments", json=note, headers=headers)
     ).status_code == 201
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
-    assert _metric(got, "first_response")["state"] == "running"
+    assert metric_of(got, "first_response")["state"] == "running"
     reply = {"body": "On it"}
     assert (
         await client.post(f"/v1/tickets/{ticket['id']}/comments", json=reply, headers=headers)
     ).status_code == 201
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
-    assert _metric(got, "first_response")["state"] == "fulfilled"
-    assert await _timers(database_url, ticket["id"]) == [("sla_breach", "resolution")]
+    assert metric_of(got, "first_response")["state"] == "fulfilled"
+    assert await timers_of(database_url, ticket["id"]) == [("sla", "")]
+    assert await sla_timer_due(database_url, ticket["id"]) == due_of(metric_of(got, "resolution"))
     # Pending pauses resolution: no due instant, no timer.
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "pending"}, headers=headers)
-    assert _metric(r.json(), "resolution")["state"] == "paused"
-    assert await _timers(database_url, ticket["id"]) == []
+    assert metric_of(r.json(), "resolution")["state"] == "paused"
+    assert await timers_of(database_url, ticket["id"]) == []
     listed = (await client.get("/v1/tickets", params={"priority": "urgent"}, headers=headers)).json()["data"]
     assert listed[0]["sla"] == r.json()["sla"]
 
@@ -123,14 +98,14 @@ async def test_a_due_breach_timer_records_the_breach_once(
     client, admin_headers, agent, database_url, engine, settings
 ):
     _, headers = agent
-    await _policy(client, admin_headers)
+    await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent")
     await _breach_now(database_url, ticket["id"])
     [job] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
     await job.run_once()
     await job.run_once()
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
-    first = _metric(got, "first_response")
+    first = metric_of(got, "first_response")
     assert first["state"] == "breached"
     assert first["breached_at"] is not None
     types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
@@ -144,19 +119,19 @@ async def test_deactivating_a_policy_leaves_no_state_or_timers_behind(
     client, admin_headers, agent, database_url
 ):
     _, headers = agent
-    policy = await _policy(client, admin_headers)
+    policy = await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent")
     r = await client.patch(f"{POLICIES}/{policy['id']}", json={"active": False}, headers=admin_headers)
     assert r.status_code == 200
     # The ticket's next change re-selects: no policy applies, so no SLA state and no timers remain.
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"tags": ["x"]}, headers=headers)
     assert r.json()["sla"] is None
-    assert await _timers(database_url, ticket["id"]) == []
+    assert await timers_of(database_url, ticket["id"]) == []
 
 
 async def test_resolved_event_carries_the_sla_outcome(client, admin_headers, agent):
     agent_id, headers = agent
-    await _policy(client, admin_headers)
+    await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "resolved"}, headers=headers)
     assert r.status_code == 200, r.text
@@ -171,11 +146,11 @@ async def test_resolved_event_carries_the_sla_outcome(client, admin_headers, age
 
 async def test_lists_filter_and_sort_by_sla(client, admin_headers, agent):
     _, headers = agent
-    await _policy(client, admin_headers)
+    await create_policy(client, admin_headers)
     tight = {**URGENT, "name": "High", "position": 1}
     tight["conditions"] = {"all": [{"field": "priority", "operator": "is", "value": "high"}]}
     tight["targets"] = {"high": {"first_response": {"minutes": 5}}}
-    await _policy(client, admin_headers, tight)
+    await create_policy(client, admin_headers, tight)
     none = await create_ticket(client, headers)
     urgent = await create_ticket(client, headers, priority="urgent")  # due in 60 minutes
     high = await create_ticket(client, headers, priority="high")  # due in 5 minutes
@@ -191,7 +166,7 @@ async def test_lists_filter_and_sort_by_sla(client, admin_headers, agent):
     first = (await client.get("/v1/tickets", params={"sort": "sla_due", "limit": 2}, headers=headers)).json()
     rest = await ids(sort="sla_due", limit=2, cursor=first["next_cursor"])
     assert [t["id"] for t in first["data"]] + rest == [high["id"], urgent["id"], none["id"]]
-    due = _metric(urgent, "first_response")["due_at"]
+    due = metric_of(urgent, "first_response")["due_at"]
     assert await ids(sla_due_before=due, sort="created") == [high["id"]]
     assert await ids(sla_breached="false", sort="created") == [none["id"], urgent["id"], high["id"]]
     assert await ids(sla_breached="true") == []
@@ -226,7 +201,7 @@ async def test_deactivating_a_policy_with_breached_tickets_clears_them_in_the_ba
     client, admin_headers, agent, database_url, engine, settings
 ):
     _, headers = agent
-    policy = await _policy(client, admin_headers)
+    policy = await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent")
     await _breach_now(database_url, ticket["id"])
     [timers] = [j for j in build_jobs(engine, settings) if j.name == "timers"]
@@ -239,7 +214,7 @@ async def test_deactivating_a_policy_with_breached_tickets_clears_them_in_the_ba
     await _reevaluate(engine, settings)
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
     assert got["sla"] is None
-    assert await _timers(database_url, ticket["id"]) == []
+    assert await timers_of(database_url, ticket["id"]) == []
     assert (await client.get("/v1/tickets", params={"sla_breached": "true"}, headers=headers)).json()[
         "data"
     ] == []
@@ -256,16 +231,16 @@ async def test_a_policy_edit_retargets_open_tickets_keeping_consumed_time(
     client, admin_headers, agent, engine, settings
 ):
     _, headers = agent
-    policy = await _policy(client, admin_headers)
+    policy = await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent")
-    before = _metric(ticket, "resolution")
+    before = metric_of(ticket, "resolution")
     targets = {"urgent": {"first_response": {"minutes": 60}, "resolution": {"minutes": 480}}}
     r = await client.patch(f"{POLICIES}/{policy['id']}", json={"targets": targets}, headers=admin_headers)
     assert r.status_code == 200
     await _reevaluate(engine, settings)
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
     assert got["sla"]["policy_version"] == 2
-    after = _metric(got, "resolution")
+    after = metric_of(got, "resolution")
     assert after["target_minutes"] == 480
     # The deadline moved by the extra four hours (give or take the moment of re-evaluation).
     moved = dt.datetime.fromisoformat(after["due_at"]) - dt.datetime.fromisoformat(before["due_at"])
@@ -288,11 +263,11 @@ async def test_business_time_targets_count_the_calendars_open_hours(
     calendar_id = r.json()["id"]
     body = {**URGENT, "calendar_id": calendar_id}
     body["targets"] = {"urgent": {"resolution": {"minutes": 90, "time": "business"}}}
-    await _policy(client, admin_headers, body)
+    await create_policy(client, admin_headers, body)
     ticket = await create_ticket(client, headers, priority="urgent")
     created = dt.datetime.fromisoformat(ticket["created_at"])
     monday = businesstime.Schedule("UTC", (businesstime.WeeklyInterval(0, 540, 600),))
-    resolution = _metric(ticket, "resolution")
+    resolution = metric_of(ticket, "resolution")
     assert resolution["business"] is True
     assert (ticket["sla"]["calendar_id"], ticket["sla"]["calendar_version"]) == (calendar_id, 1)
     expected = businesstime.add(monday, created, dt.timedelta(minutes=90))
@@ -309,10 +284,10 @@ async def test_business_time_targets_count_the_calendars_open_hours(
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
     assert got["sla"]["calendar_version"] == 2
     # The time consumed so far carries over; the rest counts Tuesday mornings.
-    due = dt.datetime.fromisoformat(_metric(got, "resolution")["due_at"])
+    due = dt.datetime.fromisoformat(metric_of(got, "resolution")["due_at"])
     tuesday_mornings = businesstime.Schedule("UTC", (businesstime.WeeklyInterval(1, 540, 600),))
-    consumed = dt.timedelta(seconds=_metric(got, "resolution")["consumed_seconds"])
-    running_since = dt.datetime.fromisoformat(_metric(got, "resolution")["running_since"])
+    consumed = dt.timedelta(seconds=metric_of(got, "resolution")["consumed_seconds"])
+    running_since = dt.datetime.fromisoformat(metric_of(got, "resolution")["running_since"])
     assert due == businesstime.add(tuesday_mornings, running_since, dt.timedelta(minutes=90) - consumed)
     assert due.weekday() == 1
 
@@ -330,17 +305,17 @@ async def test_responses_carry_the_time_left_and_the_explanation_shows_the_arith
     client, admin_headers, agent
 ):
     agent_id, headers = agent
-    await _policy(client, admin_headers)
+    await create_policy(client, admin_headers)
     ticket = await create_ticket(client, headers, priority="urgent", assignee_id=str(agent_id))
-    first = _metric(ticket, "first_response")
+    first = metric_of(ticket, "first_response")
     assert 3500 < first["remaining_seconds"] <= 3600
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "on_hold"}, headers=headers)
-    paused = _metric(r.json(), "resolution")
+    paused = metric_of(r.json(), "resolution")
     assert paused["state"] == "paused"
     assert paused["remaining_seconds"] == 240 * 60 - paused["consumed_seconds"]
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "open"}, headers=headers)
     listed = (await client.get("/v1/tickets", params={"priority": "urgent"}, headers=headers)).json()["data"]
-    assert _metric(listed[0], "resolution")["remaining_seconds"] is not None
+    assert metric_of(listed[0], "resolution")["remaining_seconds"] is not None
 
     r = await client.get(f"/v1/tickets/{ticket['id']}/sla", headers=headers)
     assert r.status_code == 200, r.text
@@ -374,7 +349,7 @@ async def test_a_pass_over_several_batches_changes_each_affected_ticket_once(
 ):
     monkeypatch.setattr(reevaluation, "BATCH", 2)
     _, headers = agent
-    policy = await _policy(client, admin_headers)
+    policy = await create_policy(client, admin_headers)
     urgent = [await create_ticket(client, headers, priority="urgent") for _ in range(3)]
     normal = [await create_ticket(client, headers, priority="normal") for _ in range(2)]
     targets = {"urgent": {"first_response": {"minutes": 30}, "resolution": {"minutes": 480}}}
@@ -386,8 +361,8 @@ async def test_a_pass_over_several_batches_changes_each_affected_ticket_once(
     try:
         changed = await conn.fetchval("SELECT sum(tickets_changed) FROM sla_reevaluations")
         timer_dues = {
-            (r["ticket_id"], r["key"]): r["due_at"]
-            for r in await conn.fetch("SELECT ticket_id, key, due_at FROM timers WHERE kind = 'sla_breach'")
+            (r["ticket_id"], r["kind"], r["key"]): r["due_at"]
+            for r in await conn.fetch("SELECT ticket_id, kind, key, due_at FROM timers")
         }
     finally:
         await conn.close()
@@ -396,10 +371,13 @@ async def test_a_pass_over_several_batches_changes_each_affected_ticket_once(
         got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
         assert got["version"] == ticket["version"] + 1
         assert got["sla"]["policy_version"] == 2
-        first = _metric(got, "first_response")
+        first = metric_of(got, "first_response")
         assert first["target_minutes"] == 30
-        # The breach timer moved with the due instant.
-        assert timer_dues[(ticket["id"], "first_response")] == dt.datetime.fromisoformat(first["due_at"])
+        # The ticket's one SLA timer moved with the earliest due instant (first response: no warning).
+        assert due_of(first) < due_of(metric_of(got, "resolution"))
+        assert {k: v for k, v in timer_dues.items() if k[0] == ticket["id"]} == {
+            (ticket["id"], "sla", ""): due_of(first)
+        }
         types = [e["type"] for e in await events_of(client, headers, ticket["id"])]
         assert types.count("sla.updated") == 1
     for ticket in normal:
@@ -414,7 +392,7 @@ async def test_a_ticket_closed_before_any_policy_applied_never_gains_clocks(clie
     for status in ("resolved", "closed"):
         r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": status}, headers=headers)
         assert r.status_code == 200, r.text
-    await _policy(client, admin_headers)
+    await create_policy(client, admin_headers)
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"tags": ["late"]}, headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["sla"] is None
@@ -436,8 +414,8 @@ async def test_a_pass_also_restores_timers_a_ticket_should_have(
         await conn.execute("DELETE FROM timers WHERE ticket_id = $1", ticket["id"])
     finally:
         await conn.close()
-    await _policy(client, admin_headers)  # urgent only: this normal ticket does not change
+    await create_policy(client, admin_headers)  # urgent only: this normal ticket does not change
     await _reevaluate(engine, settings)
-    assert await _timers(database_url, ticket["id"]) == [("auto_close", "")]
+    assert await timers_of(database_url, ticket["id"]) == [("auto_close", "")]
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
     assert got["version"] == r.json()["version"]
