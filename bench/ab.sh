@@ -7,7 +7,8 @@
 # Each directory needs its own .venv (pip install -e .) and each database a data set loaded with
 # bench/load_data.py by that checkout (its own migrations). ROUNDS rounds, each running every measure
 # on A then B back to back, so the host's drifting CPU speed hits both alike: compare per-round ratios.
-# POLICIES=3 creates that many active SLA policies in B's database first (and removes them after).
+# POLICIES=3 creates that many active SLA policies in B's database first and settles both sides; the policies
+# stay, so a rerun on the same databases with POLICIES=0 measures them again without settling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${A_DIR:?}" "${A_URL:?}" "${B_DIR:?}" "${B_URL:?}"
@@ -94,12 +95,16 @@ if [ "${POLICIES:-0}" -gt 0 ]; then
 fi
 
 # CPU seconds (user + system, from /proc) of a server process and of the PostgreSQL backends serving
-# its database: read before and after a run, they give the CPU each request cost on both sides.
-cpu() {  # pid database
-    local pids
-    pids="$1 $(psql -h 127.0.0.1 -U postgres -Atc "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+# its database: read before and after a run, they give the CPU each request cost on both sides, split
+# into the API process's share and PostgreSQL's.
+cpu() {  # pid database -> "api postgres"
+    local backends
+    backends="$(psql -h 127.0.0.1 -U postgres -Atc "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
         WHERE datname = '$2' AND pid <> pg_backend_pid()" postgres)"
-    for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done |
+    printf "%s %s" "$(seconds "$1")" "$(seconds $backends)"
+}
+seconds() {  # pids -> their CPU seconds
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
         awk -v hz="$(getconf CLK_TCK)" '{s += $14 + $15} END {printf "%.3f", s / hz}'
 }
 A_DB=${A_URL##*/}
@@ -113,9 +118,11 @@ run() {  # label port token script [env...]
     out=$(env TOKEN="$tok" "$@" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s "bench/wrk/$script" \
         "http://127.0.0.1:$port")
     printf "%-28s " "$label"
-    echo "$out" | awk -v cpu="$(echo "$(cpu "$pid" "$db") - $before" | bc)" \
+    echo "$out" | awk -v before="$before" -v after="$(cpu "$pid" "$db")" \
         '/Requests\/sec/ {r=$2} / 99%/ {p=$2} /non-2xx/ {e=$2} /requests in/ {n=$1}
-        END {printf "%10s req/s  p99 %8s  non-2xx %-5s  CPU %.3f ms/req (API + PostgreSQL)\n", r, p, e, 1000 * cpu / n}'
+        END {split(before, b, " "); split(after, a, " "); api = a[1] - b[1]; pg = a[2] - b[2]
+             printf "%10s req/s  p99 %8s  non-2xx %-5s  CPU %.3f ms/req (API %.3f + PostgreSQL %.3f)\n",
+                    r, p, e, 1000 * (api + pg) / n, 1000 * api / n, 1000 * pg / n}'
 }
 
 echo "machine: $(nproc) cores, $(uname -sr); $(date -u +%FT%TZ); conns=$CONNS duration=$DURATION"

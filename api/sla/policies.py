@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,12 @@ class Policy:
         default_factory=dict, init=False, compare=False, repr=False
     )
     """``targets_for`` per priority, computed once per policy version (every ticket write asks)."""
+    all_of: tuple[Test, ...] = field(init=False, compare=False, repr=False)
+    any_of: tuple[Test, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_of", tuple(_test(c) for c in self.conditions.all))
+        object.__setattr__(self, "any_of", tuple(_test(c) for c in self.conditions.any))
 
     def targets_for(self, priority: str) -> Mapping[clocks.MetricName, clocks.Target]:
         found = self._by_priority.get(priority)
@@ -44,25 +50,46 @@ class Policy:
         return result
 
 
-def _holds(condition: Condition, ticket: Mapping[str, Any]) -> bool:
-    if condition.field == "tags":
-        present = condition.value in ticket["tags"]
-        return present if condition.operator == "includes" else not present
-    value = ticket[condition.field]
-    equal = value is not None and str(value).lower() == condition.value.lower()
-    return equal if condition.operator == "is" else not equal
+Test = Callable[[Mapping[str, Any]], bool]
+
+
+def _test(condition: Condition) -> Test:
+    """A condition as a function of the ticket, decided once per policy version: every ticket write
+    matches the ticket against the active policies in order."""
+    name, value = condition.field, condition.value
+    if name == "tags":
+        if condition.operator == "includes":
+            return lambda ticket: value in ticket["tags"]
+        return lambda ticket: value not in ticket["tags"]
+    wanted = value.lower()
+
+    def equal(ticket: Mapping[str, Any]) -> bool:
+        found = ticket[name]
+        return found is not None and str(found).lower() == wanted
+
+    if condition.operator == "is":
+        return equal
+    return lambda ticket: not equal(ticket)
 
 
 def matches(policy: Policy, ticket: Mapping[str, Any]) -> bool:
-    conditions = policy.conditions
-    if not all(_holds(c, ticket) for c in conditions.all):
-        return False
-    return not conditions.any or any(_holds(c, ticket) for c in conditions.any)
+    for test in policy.all_of:
+        if not test(ticket):
+            return False
+    if not policy.any_of:
+        return True
+    for test in policy.any_of:  # noqa: SIM110 (a loop: this runs for every policy on every write)
+        if test(ticket):
+            return True
+    return False
 
 
 def select(policies: Sequence[Policy], ticket: Mapping[str, Any]) -> Policy | None:
     """The first active policy (in position order) whose conditions the ticket meets."""
-    return next((p for p in policies if matches(p, ticket)), None)
+    for policy in policies:
+        if matches(policy, ticket):
+            return policy
+    return None
 
 
 # Fields a policy's conditions read: a change of one of them re-selects the policy.
