@@ -244,6 +244,9 @@ class Due:
 Pause = tuple[dt.datetime, dt.datetime]
 
 
+_ZERO = dt.timedelta(0)
+
+
 # -- The walk ------------------------------------------------------------------------------------------
 
 
@@ -423,6 +426,18 @@ def add(
     schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()
 ) -> dt.datetime:
     """The due instant (UTC) of ``amount`` of business time from ``start``; see :func:`due`."""
+    index = schedule._index
+    if (  # the common case, every ticket write: no pauses, inside the schedule's index (no validation
+        # needed: the index lies within the supported range, and aware instants compare in any zone)
+        not pauses
+        and index is not None
+        and start.utcoffset() is not None
+        and amount > _ZERO
+        and index.covers(start, start + amount)
+    ):
+        found = index.due(start, amount)
+        if found is not None:
+            return found
     pauses = list(pauses)
     if not pauses and amount > dt.timedelta(0):
         origin = _instant(start, "start")
@@ -437,6 +452,16 @@ def elapsed(
     schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
 ) -> dt.timedelta:
     """The business time in ``[start, end)``: open, not holiday, not paused."""
+    index = schedule._index
+    if (  # the common case (every response's remaining time): see add()
+        not pauses
+        and index is not None
+        and start.utcoffset() is not None
+        and end.utcoffset() is not None
+        and start <= end
+        and index.covers(start, end)
+    ):
+        return index.open_between(start, end)
     origin, limit = _instant(start, "start"), _instant(end, "end")
     if limit >= origin:
         index = schedule._index

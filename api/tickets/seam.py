@@ -98,9 +98,10 @@ def run_hooks(change: TicketChange, hooks: Sequence[Hook]) -> Outcome:
         effects = hook.run(change)
         after.update(effects.fields)
         events.extend(effects.events)
-        stray = [key for key in effects.timers if key[0] not in hook.timer_kinds]
-        if stray:
-            raise ValueError(f"hook {hook.name} declared timers of kinds it does not own: {stray}")
-        timers.update(effects.timers)
+        if effects.timers:
+            stray = [key for key in effects.timers if key[0] not in hook.timer_kinds]
+            if stray:
+                raise ValueError(f"hook {hook.name} declared timers of kinds it does not own: {stray}")
+            timers.update(effects.timers)
         owned |= hook.timer_kinds
     return Outcome(after=after, events=events, owned_timer_kinds=frozenset(owned), timers=timers)

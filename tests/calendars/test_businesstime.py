@@ -240,6 +240,26 @@ def test_long_spans_are_measured_exactly_as_the_walk_counts_them(data, schedule,
 
 
 @FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(1, 10**10))
+def test_once_indexed_add_and_elapsed_answer_as_the_walk_does(data, schedule, start, microseconds):
+    """Every ticket write asks a schedule that already has its index of open time; then ``add`` and
+    ``elapsed`` answer from the index directly (no re-validation). Those answers are the walk's, for
+    instants given in any zone."""
+    start += dt.timedelta(microseconds=data.draw(st.integers(0, 59_999_999)))
+    amount = dt.timedelta(microseconds=microseconds)
+    elapsed(schedule, start - dt.timedelta(days=8), start + dt.timedelta(days=30))  # builds the index
+    try:
+        walked = due(schedule, start, amount).due_at
+    except BusinessTimeError:
+        with pytest.raises(BusinessTimeError):
+            add(schedule, start, amount)
+        return
+    assert add(schedule, start, amount) == walked
+    counted = sum((i.duration for i in counted_intervals(schedule, start, (), until=walked)), dt.timedelta(0))
+    assert elapsed(schedule, start, walked) == counted == amount
+
+
+@FAST
 @given(st.data(), schedules(), minute_instants(), st.integers(0, 3000))
 def test_add_matches_the_oracle(data, schedule, start, minutes):
     assume(minutes <= 2 * weekly_minutes(schedule))
