@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
+    InternalServerException,
     MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
@@ -148,7 +149,8 @@ def problem_response(
     rule: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
-    default_slug, default_title = PROBLEM_TYPES.get(status, ("error", HTTPStatus(status).phrase))
+    known = PROBLEM_TYPES.get(status)
+    default_slug, default_title = known or ("error", title or HTTPStatus(status).phrase)
     problem = Problem(
         type=PROBLEM_TYPE_PREFIX + (slug or default_slug),
         title=title or default_title,
@@ -215,6 +217,18 @@ def _client_detail(exc: HTTPException) -> str:
     return detail.removeprefix("400: ")
 
 
+CLIENT_CLOSED_REQUEST = 499
+"""What the access log and metrics record for a request whose client left before sending all of it (the
+status nginx uses); nobody receives the answer."""
+_DISCONNECTED = "client disconnected prematurely"
+"""Litestar's detail when the ASGI server reports ``http.disconnect`` while the body is being read (it
+raises a plain ``InternalServerException``; tests/test_client_disconnect.py holds us to it)."""
+
+
+def _client_went_away(exc: HTTPException) -> bool:
+    return isinstance(exc, InternalServerException) and exc.detail == _DISCONNECTED
+
+
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     headers = dict(exc.headers or {})
@@ -230,6 +244,18 @@ def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException)
     elif status == 413:
         limit = request.route_handler.resolve_request_max_body_size()
         detail = f"The request body is larger than the limit of {limit} bytes."
+    elif _client_went_away(exc):
+        log.info(
+            "client disconnected before sending its whole request", extra={"request_id": _request_id(request)}
+        )
+        detail = "The client closed the connection mid-request."
+        return problem_response(
+            request,
+            CLIENT_CLOSED_REQUEST,
+            detail,
+            slug="client-closed-request",
+            title="Client Closed Request",
+        )
     elif status >= 500:
         return _internal_error_handler(request, exc)
     else:

@@ -104,7 +104,7 @@ class Serve:
 
     def __init__(self, data_dir: Path, **env: str) -> None:
         self.port = _free_port()
-        self.env = _env(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_ACCESS_LOG="false", **env)
+        self.env = _env(**{"HELPDESK_DATA_DIR": str(data_dir), "HELPDESK_ACCESS_LOG": "false", **env})
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read after the process ends
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port)],
