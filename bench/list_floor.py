@@ -233,7 +233,8 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     rows = [
         f"List-page floor, {results['tickets']:,} tickets, {results['machine']['date']}, "
         f"{results['machine']['cpus']} CPUs, load average {results['machine']['loadavg']}, "
-        f"PostgreSQL {m['postgresql']} (shared_buffers {m['shared_buffers']}); "
+        f"PostgreSQL {m['postgresql']} (shared_buffers {m['shared_buffers']}, "
+        f"autovacuum {m.get('autovacuum', '?')}); "
         f"wrk -t{args.threads} -c{args.conns} -d{args.max_seconds}s, {args.rounds} rounds, "
         f"open loop {args.open_seconds:g} s at {args.fraction:.0%} of the bare max.",
         "",

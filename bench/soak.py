@@ -419,7 +419,8 @@ def analyse(result: dict[str, Any], args: argparse.Namespace) -> str:
         + (" + `helpdesk worker`" if args.worker_process else " (runner in-process)")
         + f"; webhooks to one healthy and one flaky endpoint ({args.flaky_fail:.0%} answered 500, "
         f"{args.flaky_hang:.1%} answered after {args.flaky_hang_seconds:g} s); {m['cpus']} CPUs, "
-        f"load average at start {m['loadavg']}, PostgreSQL {m['postgresql']}.",
+        f"load average at start {m['loadavg']}, PostgreSQL {m['postgresql']} "
+        f"(autovacuum {m.get('autovacuum', '?')}).",
         "",
         "| measure | result |",
         "| --- | --- |",
