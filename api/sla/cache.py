@@ -64,21 +64,15 @@ async def _calendars_of(
 
 
 def _with(config: SlaConfig, loaded: dict[uuid.UUID, LoadedCalendar]) -> SlaConfig:
+    """The configuration with the clock of every calendar its policies use."""
     found = {key: Calendar(BusinessTime(value.schedule), value.version) for key, value in loaded.items()}
     return dataclasses.replace(config, calendars=found) if found else config
 
 
-async def with_calendars(
-    config: SlaConfig, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache | None
-) -> SlaConfig:
-    """The configuration with the clock of every calendar its policies use (from the calendar cache, or
-    read afresh without one)."""
-    return _with(config, await _calendars_of(config, raw, calendars))
-
-
 async def load_all(raw: asyncpg.Connection) -> SlaConfig:
     """Policies and calendars, read afresh (re-evaluation, standalone runners)."""
-    return await with_calendars(await load(raw), raw, None)
+    config = await load(raw)
+    return _with(config, await _calendars_of(config, raw, None))
 
 
 def _same(kept: dict[uuid.UUID, LoadedCalendar], loaded: dict[uuid.UUID, LoadedCalendar]) -> bool:
@@ -110,7 +104,7 @@ class SlaConfigCache:
     async def get_with_calendars(
         self, raw: asyncpg.Connection | asyncpg.Pool, calendars: CalendarCache
     ) -> SlaConfig:
-        """The policies with their calendars' clocks (:func:`with_calendars`): the same object while
+        """The policies with their calendars' clocks (from the calendar cache): the same object while
         neither the policies nor those calendars change, so what is built from it can be kept as well
         (every ticket write needs it)."""
         config = await self.get(raw)

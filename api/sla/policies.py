@@ -10,6 +10,9 @@ from typing import Any
 from api.sla import clocks
 from api.sla.schemas import Condition, Conditions, PriorityTargets
 
+Test = Callable[[Mapping[str, Any]], bool]
+"""A policy condition, compiled (see :func:`_test`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -20,37 +23,32 @@ class Policy:
     calendar_id: uuid.UUID | None
     conditions: Conditions
     targets: Mapping[str, PriorityTargets]
-    _by_priority: dict[str, Mapping[clocks.MetricName, clocks.Target]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-    """``targets_for`` per priority, computed once per policy version (every ticket write asks)."""
+    # Derived once per policy version, since every ticket write asks: the conditions as functions, and
+    # the clock targets of each priority.
     all_of: tuple[Test, ...] = field(init=False, compare=False, repr=False)
     any_of: tuple[Test, ...] = field(init=False, compare=False, repr=False)
+    _by_priority: dict[str, dict[clocks.MetricName, clocks.Target]] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "all_of", tuple(_test(c) for c in self.conditions.all))
         object.__setattr__(self, "any_of", tuple(_test(c) for c in self.conditions.any))
+        by_priority = {priority: _clock_targets(found) for priority, found in self.targets.items()}
+        object.__setattr__(self, "_by_priority", by_priority)
 
     def targets_for(self, priority: str) -> Mapping[clocks.MetricName, clocks.Target]:
-        found = self._by_priority.get(priority)
-        if found is None:
-            found = self._by_priority[priority] = self._targets_for(priority)
-        return found
-
-    def _targets_for(self, priority: str) -> dict[clocks.MetricName, clocks.Target]:
-        found = self.targets.get(priority)
-        if found is None:
-            return {}
-        result: dict[clocks.MetricName, clocks.Target] = {}
-        for name in clocks.METRICS:
-            target = getattr(found, name)
-            if target is not None:
-                business = target.time == "business"
-                result[name] = clocks.Target(target.minutes, business, target.warning_minutes)
-        return result
+        return self._by_priority.get(priority, {})
 
 
-Test = Callable[[Mapping[str, Any]], bool]
+def _clock_targets(found: PriorityTargets) -> dict[clocks.MetricName, clocks.Target]:
+    result: dict[clocks.MetricName, clocks.Target] = {}
+    for name in clocks.METRICS:
+        target = getattr(found, name)
+        if target is not None:
+            business = target.time == "business"
+            result[name] = clocks.Target(target.minutes, business, target.warning_minutes)
+    return result
 
 
 def _test(condition: Condition) -> Test:
