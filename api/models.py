@@ -7,7 +7,7 @@ from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
 from api.sla.models import SlaPolicy, SlaPolicyVersion, SlaReevaluation
-from api.tickets.models import Comment, Ticket
+from api.tickets.models import Comment, Ticket, TicketTag
 from api.timers.models import Timer
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -28,6 +28,7 @@ __all__ = [
     "SlaPolicyVersion",
     "SlaReevaluation",
     "Ticket",
+    "TicketTag",
     "Timer",
     "WebhookAttempt",
     "WebhookDelivery",

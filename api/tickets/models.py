@@ -82,6 +82,22 @@ class Ticket(Base):
     sla_breached: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
+class TicketTag(Base):
+    """Each tag of each ticket with its status and creation instant: the order of a tag's list.
+
+    Written only by triggers on ``tickets`` (migration 0330), read by ``queries.py``.
+    """
+
+    __tablename__ = "ticket_tags"
+
+    tag: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class Comment(Base):
     __tablename__ = "comments"
     __table_args__ = (
