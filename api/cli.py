@@ -16,6 +16,9 @@ import msgspec
 
 from api.settings import Settings, load_settings
 
+# How long an idle HTTP connection stays open (see serve).
+KEEP_ALIVE_SECONDS = 75
+
 
 def _database_url(settings: Settings) -> str:
     """``DATABASE_URL`` when set; otherwise the embedded server in the data directory (started if needed)."""
@@ -122,6 +125,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             server_header=False,
+            # Longer than the idle timeout of the proxies and clients in front (60 s on common load
+            # balancers), so they, not we, close an idle connection: a close from our side can cross a
+            # request they just sent on it, which then fails with a reset (uvicorn's default is 5 s).
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     finally:
         if not settings.database_url:
