@@ -56,6 +56,9 @@ async def load(url: str, tickets: int, per_ticket: int, customers: int, agents: 
         await conn.execute("SET maintenance_work_mem = '1GB'; SET synchronous_commit = off")
         await conn.execute("SET session_replication_role = replica")  # no FK triggers during the bulk load
         await conn.execute(SETUP)
+        tag_index = await conn.fetchval("SELECT to_regclass('ticket_tags') IS NOT NULL")  # migration 0330
+        if tag_index:
+            await conn.execute("TRUNCATE ticket_tags")
         await conn.execute(
             "TRUNCATE events, timers, idempotency_keys, comments, tickets, "
             "group_members, groups, customers RESTART IDENTITY CASCADE"
@@ -88,7 +91,7 @@ async def load(url: str, tickets: int, per_ticket: int, customers: int, agents: 
             conn, "tickets", _TICKETS, tickets, WORDS, TAGS, STATUSES, PRIORITIES, CHANNELS, per_ticket
         )
         await _step(conn, "comments", _COMMENTS, per_ticket, WORDS)
-        if await conn.fetchval("SELECT to_regclass('ticket_tags') IS NOT NULL"):  # migration 0330 on
+        if tag_index:
             await _step(conn, "ticket_tags", _TICKET_TAGS)  # its triggers are off in replica mode
         for index in indexes:
             await _step(conn, f"index {index['indexname']}", index["indexdef"])

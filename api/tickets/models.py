@@ -93,9 +93,7 @@ class TicketTag(Base):
     tag: Mapped[str] = mapped_column(Text, primary_key=True)
     status: Mapped[str] = mapped_column(Text, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
-    )
+    ticket_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class Comment(Base):
