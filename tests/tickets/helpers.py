@@ -13,6 +13,20 @@ async def create_ticket(client: Any, headers: dict[str, str], **fields: Any) -> 
     return r.json()  # type: ignore[no-any-return]
 
 
+async def all_pages(client: Any, headers: dict[str, str], limit: int, **params: Any) -> list[int]:
+    """The ids of every page of ``GET /v1/tickets`` with these parameters, following the cursors."""
+    ids: list[int] = []
+    cursor = None
+    while True:
+        query = {"limit": limit, **params, **({"cursor": cursor} if cursor else {})}
+        r = await client.get("/v1/tickets", params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        ids += [t["id"] for t in r.json()["data"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
 async def events_of(client: Any, headers: dict[str, str], ticket_id: int) -> list[dict[str, Any]]:
     r = await client.get(f"/v1/tickets/{ticket_id}/events", params={"limit": 200}, headers=headers)
     assert r.status_code == 200, r.text

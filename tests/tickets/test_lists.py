@@ -2,26 +2,13 @@
 
 import datetime as dt
 
-from tests.tickets.helpers import create_ticket
+from tests.tickets.helpers import all_pages, create_ticket
 
 
 async def _ids(client, headers, **params):
     r = await client.get("/v1/tickets", params={"limit": 200, **params}, headers=headers)
     assert r.status_code == 200, r.text
     return [t["id"] for t in r.json()["data"]]
-
-
-async def _all_pages(client, headers, limit, **params):
-    ids, cursor = [], None
-    while True:
-        query = {"limit": limit, **params}
-        if cursor:
-            query["cursor"] = cursor
-        page = (await client.get("/v1/tickets", params=query, headers=headers)).json()
-        ids += [t["id"] for t in page["data"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return ids
 
 
 async def test_filters_combine(client, agent, other_agent, admin_headers):
@@ -74,13 +61,13 @@ async def test_sorts_and_pagination_are_complete_and_stable(client, agent):
     priorities = ["low", "urgent", "normal", "high", "normal", "low", "urgent"]
     made = [await create_ticket(client, headers, priority=p) for p in priorities]
     ids = [t["id"] for t in made]
-    assert await _all_pages(client, headers, 2) == ids[::-1]  # default: newest first
-    assert await _all_pages(client, headers, 3, sort="created") == ids
+    assert await all_pages(client, headers, 2) == ids[::-1]  # default: newest first
+    assert await all_pages(client, headers, 3, sort="created") == ids
     rank = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
     by_priority = sorted(made, key=lambda t: (-rank[t["priority"]], -t["id"]))
-    assert await _all_pages(client, headers, 2, sort="-priority") == [t["id"] for t in by_priority]
+    assert await all_pages(client, headers, 2, sort="-priority") == [t["id"] for t in by_priority]
     await client.patch(f"/v1/tickets/{ids[0]}", json={"priority": "high"}, headers=headers)
-    assert (await _all_pages(client, headers, 2, sort="-updated"))[0] == ids[0]
+    assert (await all_pages(client, headers, 2, sort="-updated"))[0] == ids[0]
 
 
 async def test_pages_stay_stable_under_concurrent_inserts(client, agent):
@@ -168,8 +155,8 @@ async def test_pagination_is_complete_whether_the_plan_is_cached_or_not(client, 
     early = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).isoformat()
     for params in ({"tag": "x"}, {"q": "printer"}, {"created_after": early, "tag": "x"}, {"status": "new"}):
         expected = newest_first if "status" not in params else [newest_first[0] + 1, *newest_first]
-        assert await _all_pages(client, headers, 2, **params) == expected, params
+        assert await all_pages(client, headers, 2, **params) == expected, params
     rank = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
     by_priority = [t["id"] for t in sorted(made, key=lambda t: (rank[t["priority"]], t["id"]))]
-    assert await _all_pages(client, headers, 2, q="printer", sort="priority") == by_priority
-    assert await _all_pages(client, headers, 3, tag="x", sort="created") == newest_first[::-1]
+    assert await all_pages(client, headers, 2, q="printer", sort="priority") == by_priority
+    assert await all_pages(client, headers, 3, tag="x", sort="created") == newest_first[::-1]

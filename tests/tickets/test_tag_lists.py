@@ -14,7 +14,7 @@ import asyncpg
 
 from api.db import asyncpg_dsn
 from api.migrations import downgrade, upgrade
-from tests.tickets.helpers import create_ticket
+from tests.tickets.helpers import all_pages, create_ticket
 
 TAGS = ("vip", "bug", "billing")
 STATUS_SETS = (None, ["new"], ["open"], ["open", "pending"], ["pending", "open", "open"], ["resolved", "new"])
@@ -27,18 +27,6 @@ UNION ALL
 (SELECT DISTINCT u.tag, t.status, t.created_at, t.id FROM tickets t, unnest(t.tags) u(tag)
  EXCEPT SELECT tag, status, created_at, ticket_id FROM ticket_tags)
 """
-
-
-async def _pages(client, headers, limit, **params):
-    ids, cursor = [], None
-    while True:
-        query = {"limit": limit, **params, **({"cursor": cursor} if cursor else {})}
-        r = await client.get("/v1/tickets", params=query, headers=headers)
-        assert r.status_code == 200, r.text
-        ids += [t["id"] for t in r.json()["data"]]
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return ids
 
 
 async def _drift(url: str) -> list[asyncpg.Record]:
@@ -55,7 +43,7 @@ async def test_one_tag_lists_match_the_tickets_after_every_kind_of_change(client
     for n in range(24):
         tags = rng.sample(TAGS, rng.randint(0, 3))
         await create_ticket(client, headers, subject=f"Ticket {n}", tags=tags)
-    ids = await _pages(client, headers, 200)
+    ids = await all_pages(client, headers, 200)
     for ticket_id in rng.sample(ids, 16):  # statuses (resolving assigns the agent), tags, both, neither
         body = rng.choice(
             [
@@ -80,14 +68,14 @@ async def test_one_tag_lists_match_the_tickets_after_every_kind_of_change(client
             ]
             params = {"tag": tag, **({"status": statuses} if statuses else {})}
             for limit in (1, 3, 50):
-                assert await _pages(client, headers, limit, **params) == expected, (params, limit)
-            assert await _pages(client, headers, 2, sort="created", **params) == expected[::-1], params
+                assert await all_pages(client, headers, limit, **params) == expected, (params, limit)
+            assert await all_pages(client, headers, 2, sort="created", **params) == expected[::-1], params
             since = [
                 t["id"]
                 for t in everything
                 if t["id"] in expected and dt.datetime.fromisoformat(t["created_at"]) >= middle
             ]
-            got = await _pages(client, headers, 2, created_after=middle.isoformat(), **params)
+            got = await all_pages(client, headers, 2, created_after=middle.isoformat(), **params)
             assert got == since, params
 
 

@@ -38,29 +38,30 @@ BEGIN
           AND ticket_id = OLD.id;
         RETURN NULL;
     END IF;
-    IF TG_OP <> 'INSERT' THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
         DELETE FROM ticket_tags
         WHERE tag = ANY(OLD.tags) AND status = OLD.status AND created_at = OLD.created_at
           AND ticket_id = OLD.id;
     END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN NULL;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO ticket_tags (tag, status, created_at, ticket_id)
+        SELECT DISTINCT tag, NEW.status, NEW.created_at, NEW.id FROM unnest(NEW.tags) tag;
     END IF;
-    INSERT INTO ticket_tags (tag, status, created_at, ticket_id)
-    SELECT DISTINCT tag, NEW.status, NEW.created_at, NEW.id FROM unnest(NEW.tags) tag;
     RETURN NULL;
 END
 $$
 """
 
-# The WHEN clause is evaluated without calling the function: an update that leaves tags, status and
-# creation instant alone (most of them) costs nothing here.
+# The WHEN clauses are evaluated without calling the function: an update that leaves tags alone and
+# either leaves status and creation instant alone (most of them) or concerns an untagged ticket costs
+# nothing here.
 _TRIGGERS = (
     """CREATE TRIGGER ticket_tags_on_insert AFTER INSERT ON tickets
     FOR EACH ROW WHEN (cardinality(NEW.tags) > 0) EXECUTE FUNCTION ticket_tags_follow()""",
     """CREATE TRIGGER ticket_tags_on_update AFTER UPDATE OF tags, status, created_at ON tickets
-    FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags OR OLD.status IS DISTINCT FROM NEW.status
-                       OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+    FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags
+                       OR cardinality(NEW.tags) > 0 AND (OLD.status IS DISTINCT FROM NEW.status
+                                                         OR OLD.created_at IS DISTINCT FROM NEW.created_at))
     EXECUTE FUNCTION ticket_tags_follow()""",
     """CREATE TRIGGER ticket_tags_on_delete AFTER DELETE ON tickets
     FOR EACH ROW WHEN (cardinality(OLD.tags) > 0) EXECUTE FUNCTION ticket_tags_follow()""",
