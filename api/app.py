@@ -26,6 +26,7 @@ from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
 from api.jobs import build_jobs
+from api.listener import Listener
 from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
@@ -46,23 +47,21 @@ def create_litestar(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         engine = create_engine(settings)
-        dsn = listen_dsn(settings)  # the caches and the runner only LISTEN on it
-        cache = ApiKeyCache(engine, dsn, settings.api_key_cache_ttl_seconds)
+        # One LISTEN connection for the process: every cache and the runner subscribe before it starts.
+        listener = Listener(listen_dsn(settings))
         app.state.engine = engine
         app.state.statement_pool = await create_statement_pool(settings)
         app.state.read_router = await _read_router(app.state.statement_pool, engine, settings)
-        app.state.api_key_cache = cache
-        await cache.start()
-        calendars = CalendarCache(dsn)
-        app.state.calendar_cache = calendars
-        await calendars.start()
-        sla_cache = SlaConfigCache(dsn)
-        app.state.sla_cache = sla_cache
-        sla_cache.start()
+        app.state.api_key_cache = ApiKeyCache(engine, listener, settings.api_key_cache_ttl_seconds)
+        calendars = app.state.calendar_cache = CalendarCache(listener)
+        sla_cache = app.state.sla_cache = SlaConfigCache(listener)
         runner = (
-            Runner(dsn, build_jobs(engine, settings, sla_cache, calendars)) if settings.run_worker else None
+            Runner(listener, build_jobs(engine, settings, sla_cache, calendars))
+            if settings.run_worker
+            else None
         )
         app.state.runner = runner
+        await listener.start()
         if runner is not None:
             await runner.start()
         try:
@@ -70,9 +69,7 @@ def create_litestar(settings: Settings) -> Litestar:
         finally:
             if runner is not None:
                 await runner.stop()
-            await calendars.stop()
-            await cache.stop()
-            await sla_cache.stop()
+            await listener.stop()
             await _close_read_router(app.state.read_router)
             await app.state.statement_pool.close()
             await engine.dispose()

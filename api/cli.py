@@ -147,23 +147,30 @@ def _exit_quietly(_signum: int, _frame: object) -> None:
 
 
 async def _run_worker(settings: Settings, database_url: str) -> None:
+    from api.calendars.cache import CalendarCache
     from api.db import create_engine, listen_dsn
     from api.jobs import build_jobs
+    from api.listener import Listener
     from api.runner import Runner
+    from api.sla.cache import SlaConfigCache
 
     settings = msgspec.structs.replace(settings, database_url=database_url)
     engine = create_engine(settings)
-    runner = Runner(listen_dsn(settings), build_jobs(engine, settings))
+    # The same caches as an API process, so a timer does not reload every policy and calendar.
+    listener = Listener(listen_dsn(settings), application_name="helpdesk-worker")
+    runner = Runner(listener, build_jobs(engine, settings, SlaConfigCache(listener), CalendarCache(listener)))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    await listener.start()
     await runner.start()
     print("helpdesk worker running; Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         await stopping.wait()
     finally:
         await runner.stop()
+        await listener.stop()
         await engine.dispose()
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-import asyncpg
+from api.listener import Listener
 
 log = logging.getLogger("api.runner")
 
-RECONNECT_DELAY_SECONDS = 1.0
 ERROR_BACKOFF_SECONDS = 1.0
 
 
@@ -40,24 +39,23 @@ class Job(Protocol):
 
 
 class Runner:
-    def __init__(self, dsn: str, jobs: Sequence[Job]) -> None:
-        self._dsn = dsn
+    def __init__(self, listener: Listener, jobs: Sequence[Job]) -> None:
+        """Subscribes the jobs' channels to ``listener``: create the runner before the listener starts.
+        While the listener is down the jobs poll; when it (re)connects every job runs a batch, since
+        notifications may have been missed in between."""
         self._jobs = list(jobs)
-        self._wake: dict[str, list[asyncio.Event]] = {}
         self._events = {job.name: asyncio.Event() for job in self._jobs}
         for job in self._jobs:
+            event = self._events[job.name]
             for channel in job.channels:
-                self._wake.setdefault(channel, []).append(self._events[job.name])
+                listener.subscribe(channel, on_notify=_setter(event), on_reset=event.set)
             # Optional: jobs that keep work in flight (webhook delivery) wake themselves when capacity frees.
             bind_wake = getattr(job, "bind_wake", None)
             if bind_wake is not None:
                 bind_wake(self._events[job.name].set)
         self._tasks: list[asyncio.Task[None]] = []
-        self._listener: asyncpg.Connection | None = None
 
     async def start(self) -> None:
-        if self._wake:
-            self._tasks.append(asyncio.create_task(self._keep_listening(), name="runner-listener"))
         for job in self._jobs:
             self._tasks.append(asyncio.create_task(self._loop(job), name=f"runner-{job.name}"))
 
@@ -70,8 +68,6 @@ class Runner:
         self._tasks.clear()
         for job in self._jobs:
             await job.close()
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
 
     def wake_all(self) -> None:
         for event in self._events.values():
@@ -98,22 +94,9 @@ class Runner:
                 async with asyncio.timeout(job.poll_interval):
                     await wake.wait()
 
-    def _on_notification(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
-        for event in self._wake.get(channel, ()):
-            event.set()
 
-    async def _keep_listening(self) -> None:
-        while True:
-            if self._listener is None or self._listener.is_closed():
-                try:
-                    conn = await asyncpg.connect(
-                        self._dsn, server_settings={"application_name": "helpdesk-runner"}
-                    )
-                    for channel in self._wake:
-                        await conn.add_listener(channel, self._on_notification)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("runner cannot LISTEN, relying on polling: %s", exc)
-                else:
-                    self._listener = conn
-                    self.wake_all()  # notifications may have been missed while disconnected
-            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+def _setter(event: asyncio.Event) -> Callable[[str], None]:
+    def wake(_payload: str) -> None:
+        event.set()
+
+    return wake

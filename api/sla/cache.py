@@ -1,34 +1,28 @@
 """Per-process cache of the SLA configuration (active policies), dropped on NOTIFY.
 
 Every ticket write needs the active policies; reading them is one query, so each process keeps them and
-one ``LISTEN`` connection drops the copy the moment a transaction that changed a policy commits (the
-change sends ``NOTIFY helpdesk_sla_changed``). While that connection is down, every write reads the
+its listener (:mod:`api.listener`) drops the copy the moment a transaction that changed a policy commits
+(the change sends ``NOTIFY helpdesk_sla_changed``). While the listener is down, every write reads the
 policies afresh, so a missed notification can never keep a stale policy in use.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 import msgspec
 
 from api.calendars.cache import CalendarCache, LoadedCalendar
 from api.calendars.store import load_schedule
+from api.listener import Listener
 from api.sla.hook import BusinessTime, Calendar, SlaConfig, decode
 from api.sla.policies import Policy
 from api.sla.schemas import Conditions, Targets
 
-log = logging.getLogger("api.sla")
-
 CHANNEL = "helpdesk_sla_changed"
-RECONNECT_DELAY_SECONDS = 1.0
 
 _ACTIVE = """
 SELECT id, version, calendar_id, conditions::text AS conditions, targets::text AS targets
@@ -82,22 +76,19 @@ def _same(kept: dict[uuid.UUID, LoadedCalendar], loaded: dict[uuid.UUID, LoadedC
 
 
 class SlaConfigCache:
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
+    def __init__(self, listener: Listener) -> None:
         self._value: SlaConfig | None = None
-        self._listener: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._changes = listener.subscribe(CHANNEL, on_notify=self._drop, on_reset=self.drop)
         self._complete: tuple[SlaConfig, dict[uuid.UUID, LoadedCalendar], SlaConfig] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._keep_listening(), name="sla-config-listener")
 
     async def get(self, raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
         value = self._value
         if value is not None:
             return value
+        generation = self._changes.generation
         value = await load(raw)
-        if self._listener is not None and not self._listener.is_closed():
+        # A policy change announced while this load ran may have committed after it read: keep it only if not.
+        if self._changes.unchanged_since(generation):
             self._value = value
         return value
 
@@ -119,37 +110,8 @@ class SlaConfigCache:
     def drop(self) -> None:
         self._value = None
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
-
-    def _on_notification(self, *_: Any) -> None:
+    def _drop(self, _payload: str) -> None:
         self._value = None
-
-    def _on_lost(self, _conn: Any) -> None:
-        self._value = None
-
-    async def _keep_listening(self) -> None:
-        while True:
-            if self._listener is None or self._listener.is_closed():
-                self._value = None
-                try:
-                    conn = await asyncpg.connect(
-                        self._dsn, server_settings={"application_name": "helpdesk-listen"}
-                    )
-                    await conn.add_listener(CHANNEL, self._on_notification)
-                    conn.add_termination_listener(self._on_lost)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("SLA configuration listener unavailable, reading policies per write: %s", exc)
-                else:
-                    self._listener = conn
-                    self._value = None
-            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
 
 async def with_earlier_calendars(

@@ -127,7 +127,7 @@ async def test_lost_listener_means_loading_uncached(client, admin_headers, engin
             killed = await sa_conn.scalar(
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = 'helpdesk-calendar-listen' AND datname = current_database()"
+                    " WHERE application_name = 'helpdesk-listen' AND datname = current_database()"
                 )
             )
         assert killed >= 1

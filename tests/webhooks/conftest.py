@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.db import asyncpg_dsn
-from api.runner import Runner
+from api.listener import Listener
+from api.runner import Job, Runner
 from api.settings import Settings
 from api.webhooks.worker import DeliveryJob
 
@@ -42,10 +44,22 @@ async def wh_client(wh_settings: Settings) -> AsyncIterator[AsyncTestClient]:  #
 async def worker(engine: AsyncEngine, wh_settings: Settings) -> AsyncIterator[DeliveryJob]:
     """A delivery job in a real runner (LISTEN/NOTIFY wake-ups) inside the test's event loop."""
     job = DeliveryJob(engine, wh_settings)
-    runner = Runner(asyncpg_dsn(wh_settings.database_url or ""), [job])
+    async with running(wh_settings, [job]):
+        yield job
+
+
+@asynccontextmanager
+async def running(settings: Settings, jobs: Sequence[Job]) -> AsyncIterator[Runner]:
+    """A runner of ``jobs`` with its own listener, as a worker process has, stopped on exit."""
+    listener = Listener(asyncpg_dsn(settings.database_url or ""))
+    runner = Runner(listener, jobs)
+    await listener.start()
     await runner.start()
-    yield job
-    await runner.stop()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+        await listener.stop()
 
 
 async def eventually(

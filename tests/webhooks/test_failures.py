@@ -10,10 +10,8 @@ import uuid
 import msgspec
 from standardwebhooks import Webhook
 
-from api.db import asyncpg_dsn
-from api.runner import Runner
 from api.webhooks.worker import DeliveryJob
-from tests.webhooks.conftest import eventually
+from tests.webhooks.conftest import eventually, running
 from tests.webhooks.helpers import (
     ENDPOINTS,
     create_endpoint,
@@ -201,12 +199,10 @@ async def test_dead_endpoint_does_not_delay_healthy_ones(wh_client, admin_header
         wh_settings, webhook_timeout_seconds=8.0, webhook_lease_seconds=20.0, webhook_endpoint_concurrency=4
     )
     job = DeliveryJob(engine, patient)
-    runner = Runner(asyncpg_dsn(wh_settings.database_url), [job])
     async with Receiver(lambda _r: Reply(hang=True)) as dead, Receiver() as healthy:
         await create_endpoint(wh_client, admin_headers, url=dead.url)
         await create_endpoint(wh_client, admin_headers, url=healthy.url)
-        await runner.start()
-        try:
+        async with running(patient, [job]):
             started = time.monotonic()
             for batch in range(5):
                 await publish_committed(engine, *(resolved_event(batch * 20 + i) for i in range(20)))
@@ -214,14 +210,11 @@ async def test_dead_endpoint_does_not_delay_healthy_ones(wh_client, admin_header
             # All 100 arrived while the dead endpoint held its 4 slots, waiting out an 8 s timeout.
             assert time.monotonic() - started < 4
             assert len(dead.requests) == 4
-        finally:
-            await runner.stop()
 
 
 async def test_delivery_refuses_loopback_without_allow_list(wh_client, admin_headers, engine, wh_settings):
     strict = msgspec.structs.replace(wh_settings, webhook_allow_cidrs="")
     job = DeliveryJob(engine, strict)
-    runner = Runner(asyncpg_dsn(wh_settings.database_url), [job])
     async with Receiver() as receiver:
         await create_endpoint(wh_client, admin_headers, url=receiver.url)
         by_name = await create_endpoint(wh_client, admin_headers, url=f"http://127.0.0.1:{receiver.port}/x")
@@ -232,8 +225,7 @@ async def test_delivery_refuses_loopback_without_allow_list(wh_client, admin_hea
             i=by_name["id"],
         )
         await publish_committed(engine, resolved_event())
-        await runner.start()
-        try:
+        async with running(strict, [job]):
 
             async def refused():
                 count = await scalar(
@@ -242,8 +234,6 @@ async def test_delivery_refuses_loopback_without_allow_list(wh_client, admin_hea
                 return count == 2
 
             await eventually(refused)
-        finally:
-            await runner.stop()
         assert receiver.requests == []
         errors = await scalar(engine, "SELECT string_agg(error, ' | ') FROM webhook_attempts")
         assert "loopback" in errors

@@ -61,7 +61,7 @@ def helpdesk_worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
 async def listening_workers(engine) -> int:
     return await scalar(
         engine,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'helpdesk-runner' "
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'helpdesk-worker' "
         "AND datname = current_database()",
     )
 
