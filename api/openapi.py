@@ -47,6 +47,7 @@ NOT_MODIFIED_OPT = "not_modified"
 LOCATION_OPT = "location"
 STALE_ETAG_OPT = "stale_etag"
 TRANSITIONS_OPT = "lifecycle_conflicts"
+PROBLEM_NOTES_OPT = "problem_notes"
 
 TAGS = [
     Tag(name="Tickets", description="Tickets, their comments and their history: what agents work on."),
@@ -99,6 +100,12 @@ def openapi_config() -> OpenAPIConfig:
 def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
     """Handler ``opt`` declaring the domain errors a route raises beyond those derived automatically."""
     return {PROBLEMS_OPT: statuses}
+
+
+def problem_notes(notes: dict[int, str]) -> dict[str, dict[int, str]]:
+    """Handler ``opt`` saying when a route answers a problem status (``{403: "…"}``): the description of
+    that response in the spec."""
+    return {PROBLEM_NOTES_OPT: notes}
 
 
 def response_examples(status: int, examples: dict[str, Example]) -> dict[str, dict[int, dict[str, Example]]]:
@@ -275,6 +282,9 @@ def finalize_schema(app: Litestar) -> None:
                 responses[str(status)] = _problem_response(status)
             if handler.opt.get(TRANSITIONS_OPT) and "409" in responses:
                 responses["409"] = _transition_conflict_response()
+            for status, note in handler.opt.get(PROBLEM_NOTES_OPT, {}).items():
+                responses[str(status)] = _problem_response(status)
+                responses[str(status)].description = note
             responses["default"] = _default_problem_response()
             _add_headers(responses, handler)
             _add_examples(responses, handler)

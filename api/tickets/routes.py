@@ -25,6 +25,7 @@ from api.openapi import (
     created_at_location,
     lifecycle_conflicts,
     not_modified,
+    problem_notes,
     problems,
     response_examples,
     stale_etag,
@@ -349,7 +350,18 @@ class TicketController(Controller):
     @post(
         "/{ticket_id:int}/comments",
         operation_id="createComment",
-        opt={**problems(404, 409, 412), **stale_etag(), **lifecycle_conflicts()},
+        opt={
+            **problems(404, 409, 412),
+            **problem_notes(
+                {
+                    403: "Forbidden (`urn:helpdesk:problem:forbidden`): the key may not write as the author "
+                    "asked. An agent's key writes only as that agent; only a key with `speaks_for_customers` "
+                    "writes as the ticket's requester."
+                }
+            ),
+            **stale_etag(),
+            **lifecycle_conflicts(),
+        },
     )
     async def create_comment(
         self,

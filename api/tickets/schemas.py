@@ -15,6 +15,8 @@ Status = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["api", "email", "web", "chat", "phone"]
 AuthorType = Literal["agent", "customer", "system"]
+CommentAuthorType = Literal["agent", "customer"]
+"""Who a client may write a comment as: ``system`` comments are the service's own."""
 Sort = Literal["created", "-created", "updated", "-updated", "priority", "-priority", "sla_due", "-sla_due"]
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Cannot log in since Monday"])]
@@ -136,15 +138,22 @@ class TicketList(msgspec.Struct, kw_only=True):
 class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A comment: a public reply (default) or an internal note (``public: false``, agents only).
 
-    Without ``author_type`` the author is the calling agent. ``author_type: customer`` writes as the
-    requester (or ``author_id``); a customer reply reopens a pending, on-hold or resolved ticket, and on a
-    closed ticket opens a follow-up ticket instead.
+    Without ``author_type`` the author is the calling agent: an agent's key writes only as that agent.
+    ``author_type: customer`` writes as the ticket's requester, through a key that speaks for customers
+    (`speaks_for_customers`), and only as a public reply; a customer reply reopens a pending, on-hold or
+    resolved ticket, and on a closed ticket opens a follow-up ticket instead.
     """
 
     body: Body
     public: bool = True
-    author_type: AuthorType | None = None
-    author_id: uuid.UUID | None = None
+    author_type: CommentAuthorType | None = None
+    author_id: Annotated[
+        uuid.UUID | None,
+        msgspec.Meta(
+            description="Optional: the calling agent (`author_type: agent`) or the ticket's requester "
+            "(`author_type: customer`); any other person is refused."
+        ),
+    ] = None
 
 
 class CommentRead(msgspec.Struct, kw_only=True):
