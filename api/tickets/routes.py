@@ -192,7 +192,14 @@ class TicketController(Controller):
         created_before: Annotated[dt.datetime | None, _q("Created before.")] = None,
         updated_after: Annotated[dt.datetime | None, _q("Updated at or after.")] = None,
         updated_before: Annotated[dt.datetime | None, _q("Updated before.")] = None,
-        q: Annotated[str | None, _q("Full-text search over subject and comments.", max_length=500)] = None,
+        q: Annotated[
+            str | None,
+            _q(
+                'Full-text search over subject and comments: every word (`printer fire`), `"a phrase"`, '
+                "`-word` to exclude, `or` between alternatives, `pass*` for words starting with `pass`.",
+                max_length=500,
+            ),
+        ] = None,
         sla_breached: Annotated[
             bool | None, _q("Tickets with (true) or without (false) an SLA breach.")
         ] = None,
