@@ -286,6 +286,7 @@ def finalize_schema(app: Litestar) -> None:
                 responses[str(status)] = _problem_response(status)
                 responses[str(status)].description = note
             responses["default"] = _default_problem_response()
+            _bound_path_ids(operation.parameters or ())
             _add_headers(responses, handler)
             _add_examples(responses, handler)
             operation.responses = responses
@@ -294,6 +295,20 @@ def finalize_schema(app: Litestar) -> None:
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
     schema.components.schemas = {**(schema.components.schemas or {}), **components}
     _forbid_unknown_fields(schema.components.schemas)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _bound_path_ids(parameters: Any) -> None:
+    """Integer ids in paths are the tables' positive 64-bit keys; api/strict_input.py refuses other
+    values with these very bounds (it reads them from here)."""
+    for parameter in parameters:
+        schema = getattr(parameter, "schema", None)
+        in_path = getattr(parameter, "param_in", None) == "path"
+        if in_path and isinstance(schema, Schema) and schema.type == OpenAPIType.INTEGER:
+            schema.format = "int64"  # type: ignore[assignment]  # not in Litestar's OpenAPIFormat
+            schema.minimum, schema.maximum = 1, INT64_MAX
 
 
 class Verbatim:

@@ -32,7 +32,6 @@ TRANSITION_RULES = (
     "closed-is-terminal",
     "close-requires-resolved",
     "resolve-requires-assignee",
-    "customer-replies-are-public",
 )
 
 COMMON_HEADERS: dict[str, dict[str, Any]] = {
@@ -72,7 +71,7 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
     from api.auth.schemas import Role
     from api.context import ActorType
     from api.events.schemas import EventType
-    from api.tickets.schemas import AuthorType, Channel, Priority, Sort, Status
+    from api.tickets.schemas import AuthorType, Channel, CommentAuthorType, Priority, Sort, Status
     from api.webhooks.schemas import DeliveryStatus
 
     return {
@@ -81,6 +80,10 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
         "Channel": (get_args(Channel), "How a ticket reached the helpdesk."),
         "Role": (get_args(Role), "What an API key or agent may do: `admin` also manages keys and webhooks."),
         "AuthorType": (get_args(AuthorType), "Who wrote a comment."),
+        "CommentAuthorType": (
+            get_args(CommentAuthorType),
+            "Who a client writes a comment as (`system` comments are the service's own).",
+        ),
         "ActorType": (get_args(ActorType), "Who made a change: an integration is an API key without agent."),
         "TicketEventType": (get_args(EventType), "The kind of a ticket event."),
         "TicketSort": (get_args(Sort), "List order; a leading `-` sorts descending."),

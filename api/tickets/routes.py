@@ -179,7 +179,9 @@ class TicketController(Controller):
                 "one last); `-` for descending."
             ),
         ] = "-created",
-        status: Annotated[list[Status] | None, _q("Any of these statuses (repeat the parameter).")] = None,
+        status: Annotated[
+            list[Status] | None, _q("Any of these statuses (repeat the parameter, or separate with commas).")
+        ] = None,
         priority: Annotated[list[Priority] | None, _q("Any of these priorities.")] = None,
         assignee: Annotated[
             list[str] | None, _q("Agent ids, `none` (unassigned) or `me`; any matches.")
