@@ -287,6 +287,7 @@ def finalize_schema(app: Litestar) -> None:
                 responses[str(status)].description = note
             responses["default"] = _default_problem_response()
             _bound_path_ids(operation.parameters or ())
+            _state_item_constraints(operation.parameters or (), handler)
             _add_headers(responses, handler)
             _add_examples(responses, handler)
             operation.responses = responses
@@ -309,6 +310,43 @@ def _bound_path_ids(parameters: Any) -> None:
         if in_path and isinstance(schema, Schema) and schema.type == OpenAPIType.INTEGER:
             schema.format = "int64"  # type: ignore[assignment]  # not in Litestar's OpenAPIFormat
             schema.minimum, schema.maximum = 1, INT64_MAX
+
+
+_ITEM_CONSTRAINTS = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pattern"}
+
+
+def _state_item_constraints(parameters: Any, handler: HTTPRouteHandler) -> None:
+    """Litestar leaves out what a list parameter's items must be (``tag=`` is a non-empty tag): taken
+    from msgspec's schema of the handler's annotation, which is what the decoder checks."""
+    from litestar.params import ParameterKwarg
+
+    by_name: dict[str, Any] = {}
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        by_name[(kwarg.query if isinstance(kwarg, ParameterKwarg) else None) or name] = field.annotation
+    for parameter in parameters:
+        schema = getattr(parameter, "schema", None)
+        annotation = by_name.get(getattr(parameter, "name", ""))
+        if getattr(parameter, "param_in", None) != "query" or annotation is None or schema is None:
+            continue
+        items = next((s.items for s in [schema, *(schema.one_of or ())] if isinstance(s.items, Schema)), None)
+        stated = _msgspec_items(annotation)
+        if items is None or stated is None:
+            continue
+        for key, attribute in _ITEM_CONSTRAINTS.items():
+            if key in stated and getattr(items, attribute) is None:
+                setattr(items, attribute, stated[key])
+
+
+def _msgspec_items(annotation: Any) -> dict[str, Any] | None:
+    try:
+        schema = msgspec.json.schema(annotation)
+    except (TypeError, ValueError):
+        return None
+    for branch in [schema, *schema.get("anyOf", ())]:
+        if isinstance(branch.get("items"), dict):
+            return dict(branch["items"])
+    return None
 
 
 class Verbatim:

@@ -38,15 +38,24 @@ Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^[^{_T
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50, examples=[["billing", "vip"]])]
 ExternalRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+TicketId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1, extra_json_schema={"format": "int64"})]
 
 
 class TicketCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A new ticket. Name the requester by ``requester_id`` or by ``requester_email`` (created when new)."""
+    """A new ticket. Name the requester by exactly one of ``requester_id`` and ``requester_email`` (a
+    customer created when new)."""
 
     subject: Subject
     message: Annotated[Body, msgspec.Meta(description="The requester's initial message (a public comment).")]
-    requester_id: uuid.UUID | None = None
-    requester_email: Email | None = None
+    requester_id: Annotated[
+        uuid.UUID | None, msgspec.Meta(description="An existing customer; give this or `requester_email`.")
+    ] = None
+    requester_email: Annotated[
+        Email | None,
+        msgspec.Meta(
+            description="The requester's email (a new customer when unknown); or give `requester_id`."
+        ),
+    ] = None
     requester_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     priority: Priority = "normal"
     group_id: uuid.UUID | None = None
@@ -78,8 +87,11 @@ class BulkChanges(TicketUpdate, forbid_unknown_fields=True, kw_only=True):
 class TicketBulkUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Up to 100 tickets changed together: all of them or none."""
 
-    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
-    changes: BulkChanges
+    ids: Annotated[list[TicketId], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
+    changes: Annotated[
+        BulkChanges,
+        msgspec.Meta(description="At least one field to change.", extra_json_schema={"minProperties": 1}),
+    ]
     versions: Annotated[
         dict[int, int],
         msgspec.Meta(
