@@ -153,6 +153,9 @@ def test_write_headers_are_documented(spec):
     }
     for path, method in creates:
         assert "Location" in paths[path][method]["responses"]["201"]["headers"], path
+    for path, method, op in operations(spec):  # issue 16: every create says where the new thing is
+        if "201" in op["responses"]:
+            assert "Location" in op["responses"]["201"].get("headers", {}), f"{method} {path}"
     for path, method, op in operations(spec):
         takes_key = any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
         for status, response in op["responses"].items():

@@ -147,6 +147,16 @@ async def add_comment(
     return _to_read(comment)
 
 
+async def get_comment(tx: AsyncConnection, ticket_id: int, comment_id: int) -> CommentRead:
+    raw = await raw_connection(tx)
+    row = await raw.fetchrow(
+        f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE ticket_id = $1 AND id = $2", ticket_id, comment_id
+    )
+    if row is None:
+        raise NotFound(f"Ticket {ticket_id} has no comment {comment_id}.")
+    return _to_read(row)
+
+
 async def list_comments(
     tx: AsyncConnection, ticket_id: int, *, limit: int, cursor: str | None, public: bool | None
 ) -> CommentPage:

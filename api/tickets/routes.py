@@ -20,7 +20,7 @@ from api.errors import NotFound
 from api.etags import etag_header, expected_version, if_match
 from api.events import service as events
 from api.events.schemas import EventPage
-from api.idempotency import IdempotencyKeyHeader, idempotent
+from api.idempotency import IdempotencyKeyHeader, created, idempotent
 from api.openapi import (
     created_at_location,
     lifecycle_conflicts,
@@ -356,6 +356,16 @@ class TicketController(Controller):
         """
         return await comments.list_comments(reads, ticket_id, limit=limit, cursor=cursor, public=public)
 
+    @get("/{ticket_id:int}/comments/{comment_id:int}", operation_id="getComment", opt=problems(404))
+    async def get_comment(
+        self, reads: Reads, ticket_id: FromPath[int], comment_id: FromPath[int]
+    ) -> CommentRead:
+        """Get one comment of a ticket.
+
+        `createComment` answers with its `Location`. Returns 404 when the ticket has no such comment.
+        """
+        return await comments.get_comment(reads, ticket_id, comment_id)
+
     @post(
         "/{ticket_id:int}/comments",
         operation_id="createComment",
@@ -370,6 +380,7 @@ class TicketController(Controller):
             ),
             **stale_etag(),
             **lifecycle_conflicts(),
+            **created_at_location(),
         },
     )
     async def create_comment(
@@ -391,7 +402,8 @@ class TicketController(Controller):
 
         async def work() -> Response[Any]:
             comment = await comments.add_comment(tx, ctx, config, ticket_id, data, version)
-            return Response(comment, status_code=201)
+            # On a closed ticket the comment opened a follow-up ticket: it lives there.
+            return created(comment, f"/v1/tickets/{comment.ticket_id}/comments/{comment.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 
