@@ -44,7 +44,13 @@ def _progress(message: str) -> None:
 
 
 async def _create_key(
-    database_url: str, name: str, role: str, *, only_if_first: bool = False, agent_email: str | None = None
+    database_url: str,
+    name: str,
+    role: str,
+    *,
+    only_if_first: bool = False,
+    agent_email: str | None = None,
+    speaks_for_customers: bool = False,
 ) -> str | None:
     """Create an API key and return its token; with ``only_if_first``, only on a database without keys
     (the admin key ``serve`` prints on first start, so the first user can get in); with ``agent_email``,
@@ -55,6 +61,7 @@ async def _create_key(
     from api.auth.schemas import ApiKeyCreate
     from api.auth.service import create_api_key
     from api.db import sqlalchemy_url
+    from api.errors import DomainError
 
     engine = create_async_engine(sqlalchemy_url(database_url), hide_parameters=True)
     try:
@@ -72,8 +79,16 @@ async def _create_key(
                 )
                 if agent_id is None:
                     raise SystemExit(f"no active agent with the email {agent_email!r}")
-            data = ApiKeyCreate(name=name, role=role, agent_id=agent_id)  # type: ignore[arg-type]
-            created = await create_api_key(conn, data)
+            data = ApiKeyCreate(
+                name=name,
+                role=role,  # type: ignore[arg-type]
+                agent_id=agent_id,
+                speaks_for_customers=speaks_for_customers,
+            )
+            try:
+                created = await create_api_key(conn, data)
+            except DomainError as exc:
+                raise SystemExit(exc.detail) from None
             return created.token
     finally:
         await engine.dispose()
@@ -222,7 +237,10 @@ def cmd_api_keys_create(args: argparse.Namespace) -> int:
     url = _session_url(settings, _database_url(settings))
     upgrade(url)
     # Only the token on stdout, so `TOKEN=$(helpdesk api-keys create …)` works.
-    print(asyncio.run(_create_key(url, args.name, args.role, agent_email=args.agent)))
+    token = _create_key(
+        url, args.name, args.role, agent_email=args.agent, speaks_for_customers=args.speaks_for_customers
+    )
+    print(asyncio.run(token))
     return 0
 
 
@@ -253,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=("admin", "agent"), required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--agent", metavar="EMAIL", help="bind the key to this agent: it acts as them")
+    create.add_argument(
+        "--speaks-for-customers",
+        action="store_true",
+        help="the key may write comments as a ticket's requester (integration keys only)",
+    )
     create.set_defaults(func=cmd_api_keys_create)
     return parser
 

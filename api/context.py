@@ -29,6 +29,8 @@ class Context:
     request_id: str | None
     agent_id: uuid.UUID | None
     """The agent acting, when the key belongs to one (assignments, ``assignee=me``, resolving)."""
+    speaks_for_customers: bool = False
+    """The key may write comments as a ticket's requester."""
 
 
 SYSTEM = Context(actor=Actor(type="system", id=None, name="system"), request_id=None, agent_id=None)
@@ -39,7 +41,12 @@ def context_from_principal(principal: Principal, request_id: str | None) -> Cont
         actor = Actor("agent", str(principal.agent_id), principal.name, principal.key_id)
     else:
         actor = Actor("integration", str(principal.key_id), principal.name, principal.key_id)
-    return Context(actor=actor, request_id=request_id, agent_id=principal.agent_id)
+    return Context(
+        actor=actor,
+        request_id=request_id,
+        agent_id=principal.agent_id,
+        speaks_for_customers=principal.speaks_for_customers,
+    )
 
 
 def request_context(request: Request[Principal, Any, Any]) -> Context:

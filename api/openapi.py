@@ -47,6 +47,7 @@ NOT_MODIFIED_OPT = "not_modified"
 LOCATION_OPT = "location"
 STALE_ETAG_OPT = "stale_etag"
 TRANSITIONS_OPT = "lifecycle_conflicts"
+PROBLEM_NOTES_OPT = "problem_notes"
 
 TAGS = [
     Tag(name="Tickets", description="Tickets, their comments and their history: what agents work on."),
@@ -99,6 +100,12 @@ def openapi_config() -> OpenAPIConfig:
 def problems(*statuses: int) -> dict[str, tuple[int, ...]]:
     """Handler ``opt`` declaring the domain errors a route raises beyond those derived automatically."""
     return {PROBLEMS_OPT: statuses}
+
+
+def problem_notes(notes: dict[int, str]) -> dict[str, dict[int, str]]:
+    """Handler ``opt`` saying when a route answers a problem status (``{403: "…"}``): the description of
+    that response in the spec."""
+    return {PROBLEM_NOTES_OPT: notes}
 
 
 def response_examples(status: int, examples: dict[str, Example]) -> dict[str, dict[int, dict[str, Example]]]:
@@ -275,7 +282,12 @@ def finalize_schema(app: Litestar) -> None:
                 responses[str(status)] = _problem_response(status)
             if handler.opt.get(TRANSITIONS_OPT) and "409" in responses:
                 responses["409"] = _transition_conflict_response()
+            for status, note in handler.opt.get(PROBLEM_NOTES_OPT, {}).items():
+                responses[str(status)] = _problem_response(status)
+                responses[str(status)].description = note
             responses["default"] = _default_problem_response()
+            _bound_path_ids(operation.parameters or ())
+            _state_item_constraints(operation.parameters or (), handler)
             _add_headers(responses, handler)
             _add_examples(responses, handler)
             operation.responses = responses
@@ -284,6 +296,57 @@ def finalize_schema(app: Litestar) -> None:
     _, components = msgspec.json.schema_components((Problem,), ref_template="#/components/schemas/{name}")
     schema.components.schemas = {**(schema.components.schemas or {}), **components}
     _forbid_unknown_fields(schema.components.schemas)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _bound_path_ids(parameters: Any) -> None:
+    """Integer ids in paths are the tables' positive 64-bit keys; api/strict_input.py refuses other
+    values with these very bounds (it reads them from here)."""
+    for parameter in parameters:
+        schema = getattr(parameter, "schema", None)
+        in_path = getattr(parameter, "param_in", None) == "path"
+        if in_path and isinstance(schema, Schema) and schema.type == OpenAPIType.INTEGER:
+            schema.format = "int64"  # type: ignore[assignment]  # not in Litestar's OpenAPIFormat
+            schema.minimum, schema.maximum = 1, INT64_MAX
+
+
+_ITEM_CONSTRAINTS = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pattern"}
+
+
+def _state_item_constraints(parameters: Any, handler: HTTPRouteHandler) -> None:
+    """Litestar leaves out what a list parameter's items must be (``tag=`` is a non-empty tag): taken
+    from msgspec's schema of the handler's annotation, which is what the decoder checks."""
+    from litestar.params import ParameterKwarg
+
+    by_name: dict[str, Any] = {}
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        by_name[(kwarg.query if isinstance(kwarg, ParameterKwarg) else None) or name] = field.annotation
+    for parameter in parameters:
+        schema = getattr(parameter, "schema", None)
+        annotation = by_name.get(getattr(parameter, "name", ""))
+        if getattr(parameter, "param_in", None) != "query" or annotation is None or schema is None:
+            continue
+        items = next((s.items for s in [schema, *(schema.one_of or ())] if isinstance(s.items, Schema)), None)
+        stated = _msgspec_items(annotation)
+        if items is None or stated is None:
+            continue
+        for key, attribute in _ITEM_CONSTRAINTS.items():
+            if key in stated and getattr(items, attribute) is None:
+                setattr(items, attribute, stated[key])
+
+
+def _msgspec_items(annotation: Any) -> dict[str, Any] | None:
+    try:
+        schema = msgspec.json.schema(annotation)
+    except (TypeError, ValueError):
+        return None
+    for branch in [schema, *schema.get("anyOf", ())]:
+        if isinstance(branch.get("items"), dict):
+            return dict(branch["items"])
+    return None
 
 
 class Verbatim:

@@ -32,7 +32,6 @@ TRANSITION_RULES = (
     "closed-is-terminal",
     "close-requires-resolved",
     "resolve-requires-assignee",
-    "customer-replies-are-public",
 )
 
 COMMON_HEADERS: dict[str, dict[str, Any]] = {
@@ -72,7 +71,9 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
     from api.auth.schemas import Role
     from api.context import ActorType
     from api.events.schemas import EventType
-    from api.tickets.schemas import AuthorType, Channel, Priority, Sort, Status
+    from api.sla.schemas import MetricName
+    from api.tickets.schemas import AuthorType, Channel, CommentAuthorType, Priority, Sort, Status
+    from api.webhooks.catalog import SlaResult
     from api.webhooks.schemas import DeliveryStatus
 
     return {
@@ -81,10 +82,16 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
         "Channel": (get_args(Channel), "How a ticket reached the helpdesk."),
         "Role": (get_args(Role), "What an API key or agent may do: `admin` also manages keys and webhooks."),
         "AuthorType": (get_args(AuthorType), "Who wrote a comment."),
+        "CommentAuthorType": (
+            get_args(CommentAuthorType),
+            "Who a client writes a comment as (`system` comments are the service's own).",
+        ),
         "ActorType": (get_args(ActorType), "Who made a change: an integration is an API key without agent."),
         "TicketEventType": (get_args(EventType), "The kind of a ticket event."),
         "TicketSort": (get_args(Sort), "List order; a leading `-` sorts descending."),
         "DeliveryStatus": (get_args(DeliveryStatus), "Where a webhook delivery stands."),
+        "SlaMetricName": (get_args(MetricName), "An SLA metric."),
+        "SlaResult": (get_args(SlaResult), "How a ticket fared against an SLA target: met or breached."),
     }
 
 
@@ -105,12 +112,67 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     _rename_generic_pages(spec)
     _type_page_rows(schemas)
     _walk(spec, _collapse_single_branch)
+    _state_constraints(schemas)
     add_webhooks(spec)  # before naming enums: the ticket summary events carry uses the REST enums too
     _name_enums(spec)
     _describe_problem(schemas)
     _document_headers(spec)
     add_examples(spec)
     return spec
+
+
+# JSON Schema keywords of what the decoder enforces; Litestar leaves some out (inside array items and
+# map values, a bound of 0, map key enums, minProperties from extra_json_schema).
+_CONSTRAINTS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "propertyNames",
+    "format",
+)
+
+
+def _state_constraints(schemas: dict[str, Any]) -> None:
+    """Add to each request and response component every constraint msgspec's schema of the Struct
+    states and Litestar's rendering lost, so the spec says all the decoder checks (a tag's pattern in a
+    list of tags, a year's range in ``years``, SLA target keys)."""
+    from api.openapi import _struct_classes
+
+    structs = _struct_classes()
+    for name, component in schemas.items():
+        cls = structs.get(name)
+        if cls is None or not isinstance(component, dict):
+            continue
+        (_,), found = msgspec.json.schema_components([cls], ref_template=SCHEMAS + "{name}")
+        _add_missing(component, found[name])
+
+
+def _add_missing(target: Any, source: Any) -> None:
+    if not isinstance(target, dict) or not isinstance(source, dict):
+        return
+    source = _not_null(source)
+    branch = _not_null(target) if "oneOf" in target or "anyOf" in target else target
+    for key in _CONSTRAINTS:
+        if key in source and key not in target and key not in branch:
+            target[key] = source[key]
+    for key in ("items", "additionalProperties"):
+        _add_missing(branch.get(key), source.get(key))
+    for name, prop in source.get("properties", {}).items():
+        _add_missing(branch.get("properties", {}).get(name), prop)
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """The one non-null branch of ``X | None``, or the schema itself."""
+    branches = [b for b in schema.get("anyOf") or schema.get("oneOf") or () if b.get("type") != "null"]
+    return branches[0] if len(branches) == 1 and isinstance(branches[0], dict) else schema
 
 
 def _unwrap_verbatim(node: Any) -> Any:

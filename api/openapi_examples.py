@@ -114,7 +114,9 @@ def _object(schema: dict[str, Any], schemas: dict[str, Any], depth: int) -> dict
     }
     extra = schema.get("additionalProperties")
     if not value and isinstance(extra, dict) and extra:
-        value = {"key": example_of(extra, schemas, "", depth)}
+        # A map whose keys are an enum (SLA targets by priority) takes one of them as its key.
+        key = example_of(schema["propertyNames"], schemas, "", depth) if "propertyNames" in schema else None
+        value = {key if isinstance(key, str) else "key": example_of(extra, schemas, "", depth)}
     return value
 
 

@@ -57,13 +57,14 @@ def encode_cursor(values: tuple[Any, ...]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, shape: type[K]) -> K:
-    """Decode a cursor into ``shape`` (a tuple type); a tampered cursor is a 422 on ``cursor``."""
+def decode_cursor(cursor: str, shape: type[K], parameter: str = "cursor") -> K:
+    """Decode a cursor into ``shape`` (a tuple type); a tampered cursor is a 422 naming the query
+    ``parameter`` it came in."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         raise Unprocessable(
-            "The cursor is not valid for this list.",
-            errors=[FieldError("query", "cursor", "not a cursor returned by this list")],
+            f"The {parameter} cursor is not valid for this list.",
+            errors=[FieldError("query", parameter, "not a cursor returned by this list")],
         ) from None

@@ -142,10 +142,14 @@ def machine() -> dict[str, object]:
     }
 
 
-def api_key(url: str, role: str, name: str, agent_email: str | None = None) -> str:
+def api_key(
+    url: str, role: str, name: str, agent_email: str | None = None, *, speaks_for_customers: bool = False
+) -> str:
     cmd = [str(VENV_BIN / "helpdesk"), "api-keys", "create", "--role", role, "--name", name]
     if agent_email:
         cmd += ["--agent", agent_email]
+    if speaks_for_customers:
+        cmd += ["--speaks-for-customers"]
     env = {**os.environ, "DATABASE_URL": url, "HELPDESK_LOG_LEVEL": "WARNING"}
     return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 

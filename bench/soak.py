@@ -67,13 +67,17 @@ TAGS = ("vip", "bug", "billing", "tag3", "tag17", "soak")
 class Mix:
     """The request factory: a weighted choice of kinds, each with random parameters."""
 
-    def __init__(self, args: argparse.Namespace, host: str, token: str, agents: list[str]) -> None:
+    def __init__(
+        self, args: argparse.Namespace, host: str, token: str, agents: list[str], customer_token: str
+    ) -> None:
         self.kinds = list(args.mix)
         self.weights = [args.mix[k] for k in self.kinds]
         self.host = host
         self.tickets = args.tickets
         self.customers = args.customers
         self.auth = ("Authorization", f"Bearer {token}")
+        # Agents write as themselves; customer replies come through a key that speaks for customers.
+        self.customer_auth = ("Authorization", f"Bearer {customer_token}")
         self.json = ("Content-Type", "application/json")
         self.lists = [list_paths("status_assignee", agents), list_paths("status_tag", agents)]
         self.search_page = list_paths("search", agents)
@@ -111,9 +115,13 @@ class Mix:
 
     def comment(self) -> bytes:
         body: dict[str, Any] = {"body": f"About the {random.choice(WORDS)}: {random.randrange(10**6)}"}
+        path = f"/v1/tickets/{random.randint(1, self.tickets)}/comments"
         if random.random() < 0.3:
             body["author_type"] = "customer"
-        return self._post("POST", f"/v1/tickets/{random.randint(1, self.tickets)}/comments", body)
+            return build_request(
+                "POST", path, self.host, [self.customer_auth, self.json], json.dumps(body).encode()
+            )
+        return self._post("POST", path, body)
 
     def list(self) -> bytes:
         return build_request("GET", random.choice(self.lists)(), self.host, [self.auth])
@@ -210,6 +218,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         agents = await harness.bench_agents(url)
         admin = await asyncio.to_thread(harness.api_key, url, "admin", "soak-admin")
         agent = await asyncio.to_thread(harness.api_key, url, "agent", "soak-agent", "agent1@bench.example")
+        portal = await asyncio.to_thread(
+            lambda: harness.api_key(url, "agent", "soak-portal", speaks_for_customers=True)
+        )
 
         out = ROOT / "bench" / "out"
         out.mkdir(exist_ok=True)
@@ -264,7 +275,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         host = f"127.0.0.1:{args.api_port}"
         gen = OpenLoop(
             f"http://{host}",
-            Mix(args, host, agent, agents),
+            Mix(args, host, agent, agents, portal),
             args.rate,
             args.duration,
             warmup=args.warmup,

@@ -174,9 +174,12 @@ def litestar_app(client: AsyncTestClient) -> Litestar:  # type: ignore[type-arg]
     return client.helpdesk_app.app  # type: ignore[attr-defined,no-any-return]
 
 
-async def make_key(engine: AsyncEngine, role: str = "admin", name: str = "test key") -> str:
+async def make_key(
+    engine: AsyncEngine, role: str = "admin", name: str = "test key", *, speaks_for_customers: bool = False
+) -> str:
     async with engine.begin() as conn:
-        created = await create_api_key(conn, ApiKeyCreate(name=name, role=role))  # type: ignore[arg-type]
+        data = ApiKeyCreate(name=name, role=role, speaks_for_customers=speaks_for_customers)  # type: ignore[arg-type]
+        created = await create_api_key(conn, data)
     return created.token
 
 
@@ -188,6 +191,13 @@ async def admin_headers(engine: AsyncEngine) -> dict[str, str]:
 @pytest.fixture
 async def agent_headers(engine: AsyncEngine) -> dict[str, str]:
     return {"Authorization": f"Bearer {await make_key(engine, 'agent')}"}
+
+
+@pytest.fixture
+async def customer_voice_headers(engine: AsyncEngine) -> dict[str, str]:
+    """An integration key that may write comments as a ticket's requester (a customer portal's)."""
+    token = await make_key(engine, "agent", "customer portal", speaks_for_customers=True)
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def make_agent_key(

@@ -129,11 +129,14 @@ async def _seed(settings: Settings) -> dict[str, Any]:
                 "tags": ["billing"],
             },
         )
-        await post(
-            f"/v1/tickets/{ticket['id']}/comments",
-            {"body": "Refund issued.", "public": False, "author_type": "agent", "author_id": agent["id"]},
-        )
         key = await post("/v1/api-keys", {"name": "Grace's key", "role": "agent", "agent_id": agent["id"]})
+        # Agents write comments as themselves, through their own key.
+        response = await client.post(
+            f"/v1/tickets/{ticket['id']}/comments",
+            json={"body": "Refund issued.", "public": False},
+            headers={"Authorization": f"Bearer {key['token']}"},
+        )
+        assert response.status_code == 201, response.text
         endpoint = await post("/v1/webhooks/endpoints", {"url": "https://hooks.example.com/helpdesk"})
         delivery = await post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", status=202)
         calendar = await post(

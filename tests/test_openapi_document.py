@@ -121,7 +121,12 @@ def test_admin_only_operations_say_so(spec):
     admin_only = {"createApiKey", "listApiKeys", "createAgent", "createWebhookEndpoint", "updateGroup"}
     for path, method, op in operations(spec):
         says = "Admin only" in op["description"]
-        assert says == ("403" in op["responses"]), f"{method} {path}"
+        forbidden = op["responses"].get("403")
+        if says:
+            assert forbidden, f"{method} {path}"
+        elif forbidden:  # a 403 that is not about the role says when it happens
+            generic = "Forbidden (`urn:helpdesk:problem:forbidden`)"
+            assert forbidden["description"] != generic, f"{method} {path}"
         if op["operationId"] in admin_only:
             assert says, op["operationId"]
 
@@ -148,6 +153,9 @@ def test_write_headers_are_documented(spec):
     }
     for path, method in creates:
         assert "Location" in paths[path][method]["responses"]["201"]["headers"], path
+    for path, method, op in operations(spec):  # issue 16: every create says where the new thing is
+        if "201" in op["responses"]:
+            assert "Location" in op["responses"]["201"].get("headers", {}), f"{method} {path}"
     for path, method, op in operations(spec):
         takes_key = any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
         for status, response in op["responses"].items():
@@ -214,3 +222,106 @@ def test_webhooks_section_has_every_event_type_with_signature_headers(spec):
         assert envelope["properties"]["type"] == {"type": "string", "const": name}
         assert set(envelope["required"]) == {"type", "timestamp", "data"}
         assert resolve(spec, envelope["properties"]["data"]).get("properties"), name
+
+
+# Issue 16: constraints the server enforces are in the spec (JSON Schema where it can say them).
+def _props(spec, name):
+    return spec["components"]["schemas"][name]["properties"]
+
+
+def _param(spec, path, method, name):
+    return next(p for p in spec["paths"][path][method]["parameters"] if p["name"] == name)
+
+
+def test_the_spec_states_what_the_server_enforces(spec):
+    years = _props(spec, "HolidayImport")["years"]["items"]
+    assert (years["minimum"], years["maximum"]) == (1900, 2200)
+    targets = _props(spec, "SlaPolicyCreate")["targets"]
+    assert targets["propertyNames"] == {"$ref": "#/components/schemas/Priority"}
+    assert _props(spec, "SlaPolicyUpdate")["targets"]["propertyNames"] == targets["propertyNames"]
+    assert _props(spec, "SlaPolicyUpdate")["position"]["minimum"] == 0
+    tag = _param(spec, "/v1/tickets", "get", "tag")["schema"]
+    items = next(b["items"] for b in tag["oneOf"] if b.get("type") == "array")
+    assert items["minLength"] == 1
+    assert items["maxLength"] == 64
+    assert "pattern" in items
+    assert _props(spec, "TicketCreate")["tags"]["items"]["minLength"] == 1
+    assert _props(spec, "TicketBulkUpdate")["changes"]["minProperties"] == 1
+    ids = _props(spec, "TicketBulkUpdate")["ids"]["items"]
+    assert (ids["format"], ids["minimum"], ids["maximum"]) == ("int64", 1, 2**63 - 1)
+    for path, _method, op in operations(spec):
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
+                schema = parameter["schema"]
+                assert (schema["format"], schema["minimum"], schema["maximum"]) == ("int64", 1, 2**63 - 1), (
+                    path
+                )
+    endpoint = _props(spec, "EndpointCreate")
+    event_types = next(b for b in endpoint["event_types"]["oneOf"] if b.get("type") == "array")
+    assert event_types["items"]["minLength"] == 1
+    assert "pattern" in endpoint["headers"]["additionalProperties"]
+
+
+def test_cross_field_rules_are_described(spec):
+    create = _props(spec, "TicketCreate")
+    assert "requester_email" in create["requester_id"]["description"]
+    assert "requester_id" in create["requester_email"]["description"]
+    for name in ("CalendarCreate", "CalendarUpdate"):
+        assert "always_open" in _props(spec, name)["weekly"]["description"]
+        assert "weekly" in _props(spec, name)["always_open"]["description"]
+    for name in ("SlaPolicyCreate", "SlaPolicyUpdate"):
+        assert "business" in _props(spec, name)["calendar_id"]["description"]
+    assert "calendar_id" in _props(spec, "Target")["time"]["description"]
+
+
+def test_payload_enums_are_named(spec):
+    schemas = spec["components"]["schemas"]
+    assert _props(spec, "Actor")["type"] == {"$ref": "#/components/schemas/ActorType"}
+    assert _props(spec, "SlaOutcome")["result"]["$ref"] == "#/components/schemas/SlaResult"
+    assert _props(spec, "SlaMetricOutcome")["result"] == {"$ref": "#/components/schemas/SlaResult"}
+    assert _props(spec, "SlaMetricOutcome")["metric"] == {"$ref": "#/components/schemas/SlaMetricName"}
+    assert set(schemas["SlaResult"]["enum"]) == {"met", "breached"}
+
+
+def test_every_constraint_msgspec_states_is_in_the_spec(spec):
+    """Generic: for each component that is one of our Structs, every bound, length, pattern and key rule
+    of msgspec's own schema (what the decoder checks) is somewhere on the same node of the spec."""
+    import msgspec
+
+    from api.openapi import _struct_classes
+
+    keys = {
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minItems",
+        "maxItems",
+        "minProperties",
+    }
+
+    def not_null(node):
+        branches = [b for b in node.get("anyOf") or node.get("oneOf") or () if b.get("type") != "null"]
+        return branches[0] if len(branches) == 1 else node
+
+    def check(ours, theirs, where):
+        theirs = not_null(theirs)
+        ours_branch = not_null(ours)
+        for key in keys & set(theirs):
+            assert key in ours or key in ours_branch, f"{where}: {key} missing"
+        for sub in ("items", "additionalProperties"):
+            if isinstance(theirs.get(sub), dict) and "$ref" not in theirs[sub]:
+                check(ours_branch.get(sub, {}), theirs[sub], f"{where}/{sub}")
+        for name, prop in theirs.get("properties", {}).items():
+            check(ours_branch.get("properties", {}).get(name, {}), prop, f"{where}.{name}")
+
+    checked = 0
+    for name, cls in _struct_classes().items():
+        component = spec["components"]["schemas"].get(name)
+        if component is None:
+            continue
+        (_,), found = msgspec.json.schema_components([cls])
+        check(component, found[name], name)
+        checked += 1
+    assert checked > 40

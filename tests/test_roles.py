@@ -43,7 +43,8 @@ ROUTES = [
         BOTH,
     ),
     ("listComments", "GET", "/v1/tickets/1/comments", None, BOTH),
-    ("createComment", "POST", "/v1/tickets/1/comments", {"body": "b", "author_type": "system"}, BOTH),
+    ("getComment", "GET", "/v1/tickets/1/comments/1", None, BOTH),
+    ("createComment", "POST", "/v1/tickets/1/comments", {"body": "b"}, BOTH),
     ("listTicketEvents", "GET", "/v1/tickets/1/events", None, BOTH),
     ("getTicketSla", "GET", "/v1/tickets/1/sla", None, BOTH),
     (

@@ -146,3 +146,149 @@ async def test_concurrent_duplicate_idempotency_key_is_409(client, engine, datab
         await conn.close()
     # Once the first request is done, the key works (here nothing was stored, so the work runs).
     assert (await client.post("/v1/tickets", json=TICKET, headers=headers)).status_code == 201
+
+
+# Issue 16: values are decoded as strictly as the spec states them, in the body and in the query.
+LAX_BODIES = [
+    (
+        "POST",
+        "/v1/api-keys",
+        {"name": "k", "role": "agent", "speaks_for_customers": 1},
+        "$.speaks_for_customers",
+    ),
+    (
+        "POST",
+        "/v1/api-keys",
+        {"name": "k", "role": "agent", "speaks_for_customers": "true"},
+        "$.speaks_for_customers",
+    ),
+    ("PATCH", "/v1/agents/{agent}", {"active": 0}, "$.active"),
+    ("POST", "/v1/tickets/bulk-update", {"ids": ["17"], "changes": {"priority": "low"}}, "$.ids[0]"),
+    ("POST", "/v1/tickets/bulk-update", {"ids": [17.0], "changes": {"priority": "low"}}, "$.ids[0]"),
+    ("POST", "/v1/tickets/{ticket}/comments", {"body": "x", "public": 0}, "$.public"),
+    (
+        "POST",
+        "/v1/business-calendars/{calendar}/due",
+        {"start": "2026-01-05T09:00:00Z", "minutes": "120"},
+        "$.minutes",
+    ),
+    ("POST", "/v1/business-calendars/{calendar}/due", {"start": 0.5, "minutes": 120}, "$.start"),
+]
+
+
+@pytest.fixture
+async def things(client, admin_headers, agent):
+    agent_id, _ = agent
+    ticket = await create_ticket(client, admin_headers)
+    r = await client.post(
+        "/v1/business-calendars",
+        json={"name": "C", "time_zone": "UTC", "always_open": True},
+        headers=admin_headers,
+    )
+    assert r.status_code == 201, r.text
+    return {"agent": agent_id, "ticket": ticket["id"], "calendar": r.json()["id"]}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), LAX_BODIES)
+async def test_bodies_are_decoded_strictly(client, admin_headers, things, method, path, body, field):
+    r = await client.request(method, path.format(**things), json=body, headers=admin_headers)
+    problem = assert_problem(r, 422, "validation-error")
+    assert [(e["location"], e["path"]) for e in problem["errors"]] == [("body", field)], r.text
+
+
+async def test_strict_bodies_still_take_what_the_spec_says(client, admin_headers, things):
+    r = await client.post(
+        "/v1/business-calendars/{calendar}/due".format(**things),
+        json={"start": "2026-01-05T09:00:00Z", "minutes": 120},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/v1/tickets/bulk-update",
+        json={
+            "ids": [things["ticket"]],
+            "changes": {"priority": "low"},
+            "versions": {str(things["ticket"]): 1},
+        },
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+
+
+LAX_QUERIES = [
+    ("/v1/tickets", {"include_total": "1"}, "include_total"),
+    ("/v1/tickets", {"include_total": "True"}, "include_total"),
+    ("/v1/tickets", {"sla_breached": "0"}, "sla_breached"),
+    ("/v1/tickets", {"created_after": "0.5"}, "created_after"),
+    ("/v1/tickets", {"updated_before": "1700000000"}, "updated_before"),
+    ("/v1/tickets", {"limit": "1e1"}, "limit"),
+    ("/v1/tickets", {"limit": "1.0"}, "limit"),
+    ("/v1/tickets/{ticket}/comments", {"public": "yes"}, "public"),
+    ("/v1/api-keys", {"include_revoked": "1"}, "include_revoked"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "name"), LAX_QUERIES)
+async def test_query_values_are_spelled_as_the_spec_says(client, admin_headers, things, path, params, name):
+    r = await client.get(path.format(**things), params=params, headers=admin_headers)
+    problem = assert_problem(r, 422, "validation-error")
+    assert [(e["location"], e["path"]) for e in problem["errors"]] == [("query", name)], r.text
+
+
+@pytest.mark.parametrize("raw", ["1_0", "+1", "%D9%A1", "99999999999999999999", "0", "-1"])
+async def test_path_ids_are_positive_64_bit_decimal_integers(client, admin_headers, things, raw):
+    """`/v1/tickets/1_0` was ticket 10 (Python's int()), `/v1/tickets/%D9%A1` (Arabic-Indic 1) ticket 1."""
+    r = await client.get(f"/v1/tickets/{raw}", headers=admin_headers)
+    problem = assert_problem(r, 422, "validation-error")
+    assert [(e["location"], e["path"]) for e in problem["errors"]] == [("path", "ticket_id")], r.text
+    r = await client.get(f"/v1/tickets/{things['ticket']}", headers=admin_headers)
+    assert r.status_code == 200
+
+
+async def test_list_parameters_take_the_comma_form(client, agent):
+    _, headers = agent
+    a = await create_ticket(client, headers, priority="high")
+    b = await create_ticket(client, headers, priority="low")
+    await create_ticket(client, headers, priority="normal")
+    for query in ("priority=high,low", "priority=high&priority=low", "priority=high,%20low"):
+        r = await client.get(f"/v1/tickets?{query}&sort=created", headers=headers)
+        assert r.status_code == 200, r.text
+        assert [t["id"] for t in r.json()["data"]] == [a["id"], b["id"]], query
+    await client.patch(f"/v1/tickets/{a['id']}", json={"priority": "urgent"}, headers=headers)
+    r = await client.get("/v1/events?types=ticket.updated,ticket.created", headers=headers)
+    assert r.status_code == 200, r.text
+    assert {e["type"] for e in r.json()["data"]} <= {"ticket.updated", "ticket.created"}
+    r = await client.get("/v1/events?types=ticket.updated,nope", headers=headers)
+    problem = assert_problem(r, 422, "validation-error")
+    assert problem["errors"][0]["path"] == "types"
+
+
+async def test_enum_errors_list_the_allowed_values(client, admin_headers, things):
+    r = await client.get("/v1/tickets", params={"status": "nope"}, headers=admin_headers)
+    (error,) = assert_problem(r, 422, "validation-error")["errors"]
+    assert error["path"] == "status"
+    assert all(
+        value in error["message"] for value in ("new", "open", "pending", "on_hold", "resolved", "closed")
+    )
+    r = await client.post("/v1/tickets", json={**TICKET, "priority": "asap"}, headers=admin_headers)
+    (error,) = assert_problem(r, 422, "validation-error")["errors"]
+    assert error["path"] == "$.priority"
+    assert all(value in error["message"] for value in ("low", "normal", "high", "urgent"))
+    r = await client.post(
+        "/v1/tickets/bulk-update", json={"ids": [1], "changes": {"status": "gone"}}, headers=admin_headers
+    )
+    (error,) = assert_problem(r, 422, "validation-error")["errors"]
+    assert (error["path"], "resolved" in error["message"]) == ("$.changes.status", True)
+    r = await client.post(
+        "/v1/tickets/{ticket}/comments".format(**things),
+        json={"body": "x", "author_type": "system"},
+        headers=admin_headers,
+    )
+    (error,) = assert_problem(r, 422, "validation-error")["errors"]
+    assert (error["path"], "agent, customer" in error["message"]) == ("$.author_type", True), error
+
+
+async def test_a_bad_feed_cursor_names_after(client, admin_headers):
+    r = await client.get("/v1/events", params={"after": "not-a-cursor"}, headers=admin_headers)
+    (error,) = assert_problem(r, 422, "validation-error")["errors"]
+    assert (error["location"], error["path"]) == ("query", "after")

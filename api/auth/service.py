@@ -27,6 +27,7 @@ _READ_COLUMNS = (
     ApiKey.role,
     ApiKey.prefix,
     ApiKey.agent_id,
+    ApiKey.speaks_for_customers,
     ApiKey.created_at,
     ApiKey.revoked_at,
 )
@@ -36,19 +37,36 @@ def _to_read(row: RowMapping) -> ApiKeyRead:
     return ApiKeyRead(**{column.key: row[column.key] for column in _READ_COLUMNS})
 
 
+async def _check_agent(conn: AsyncConnection, data: ApiKeyCreate) -> None:
+    """A key bound to an agent acts as that agent: the agent is active, and the key has no more rights."""
+    if data.speaks_for_customers:
+        raise Unprocessable(
+            "An agent's key writes as that agent; only an integration key may speak for customers.",
+            errors=[FieldError("body", "$.speaks_for_customers", "not allowed with agent_id")],
+        )
+    agent = (
+        await conn.execute(select(Agent.active, Agent.role).where(Agent.id == data.agent_id))
+    ).one_or_none()
+    if agent is None:
+        raise Unprocessable(
+            "agent_id does not name an agent.",
+            errors=[FieldError("body", "$.agent_id", "no agent with this id")],
+        )
+    if not agent.active:
+        raise Unprocessable(
+            "The agent is deactivated.",
+            errors=[FieldError("body", "$.agent_id", "agent is deactivated")],
+        )
+    if data.role == "admin" and agent.role != "admin":
+        raise Unprocessable(
+            "A key bound to an agent has no more rights than the agent, whose role is agent.",
+            errors=[FieldError("body", "$.role", "the agent's role is agent: an admin key needs an admin")],
+        )
+
+
 async def create_api_key(conn: AsyncConnection, data: ApiKeyCreate) -> ApiKeyCreated:
     if data.agent_id is not None:
-        agent_active = await conn.scalar(select(Agent.active).where(Agent.id == data.agent_id))
-        if agent_active is None:
-            raise Unprocessable(
-                "agent_id does not name an agent.",
-                errors=[FieldError("body", "$.agent_id", "no agent with this id")],
-            )
-        if not agent_active:
-            raise Unprocessable(
-                "The agent is deactivated.",
-                errors=[FieldError("body", "$.agent_id", "agent is deactivated")],
-            )
+        await _check_agent(conn, data)
     token = new_token()
     row = (
         (
@@ -58,6 +76,7 @@ async def create_api_key(conn: AsyncConnection, data: ApiKeyCreate) -> ApiKeyCre
                     name=data.name,
                     role=data.role,
                     agent_id=data.agent_id,
+                    speaks_for_customers=data.speaks_for_customers,
                     prefix=display_prefix(token),
                     token_hash=hash_token(token),
                 )
@@ -115,6 +134,23 @@ async def revoke_api_key(conn: AsyncConnection, key_id: uuid.UUID) -> ApiKeyRead
     return _to_read(row)
 
 
+async def revoke_agent_keys(conn: AsyncConnection, agent_id: uuid.UUID, *, only_admin: bool = False) -> None:
+    """Revoke an agent's live keys (all, or only its admin keys) in the caller's transaction.
+
+    Revoked, not merely refused while the agent is inactive: reactivating the agent later must not
+    bring back keys that stopped working at deactivation (they may have leaked meanwhile).
+    """
+    statement = (
+        update(ApiKey)
+        .where(ApiKey.agent_id == agent_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    if only_admin:
+        statement = statement.where(ApiKey.role == "admin")
+    await conn.execute(statement)
+    await notify_revoked(conn, REVOKE_ALL)
+
+
 async def notify_revoked(conn: AsyncConnection, payload: str) -> None:
     """Queue a cache eviction; PostgreSQL delivers it only if and when the transaction commits."""
     await conn.execute(
@@ -123,21 +159,33 @@ async def notify_revoked(conn: AsyncConnection, payload: str) -> None:
 
 
 async def find_principal(conn: AsyncConnection, token_hash: bytes) -> Principal | None:
-    """The live key with this hash; keys of deactivated agents no longer authenticate."""
+    """The live key with this hash; keys of deactivated agents, and admin keys of agents who are not
+    admins, no longer authenticate (revoked when that happened; checked here too, for keys changed
+    behind the API's back)."""
     row: Any = (
         await conn.execute(
             # An agent's key acts as that agent: changes are recorded under the agent's name.
             select(
-                ApiKey.id, ApiKey.role, ApiKey.agent_id, func.coalesce(Agent.name, ApiKey.name).label("name")
+                ApiKey.id,
+                ApiKey.role,
+                ApiKey.agent_id,
+                ApiKey.speaks_for_customers,
+                func.coalesce(Agent.name, ApiKey.name).label("name"),
             )
             .outerjoin(Agent, Agent.id == ApiKey.agent_id)
             .where(
                 ApiKey.token_hash == token_hash,
                 ApiKey.revoked_at.is_(None),
-                (Agent.id.is_(None)) | Agent.active,
+                (Agent.id.is_(None)) | (Agent.active & ((ApiKey.role == "agent") | (Agent.role == "admin"))),
             )
         )
     ).one_or_none()
     if row is None:
         return None
-    return Principal(key_id=row.id, role=row.role, agent_id=row.agent_id, name=row.name)
+    return Principal(
+        key_id=row.id,
+        role=row.role,
+        agent_id=row.agent_id,
+        name=row.name,
+        speaks_for_customers=row.speaks_for_customers,
+    )

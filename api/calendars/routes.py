@@ -30,7 +30,7 @@ from api.db import Transaction
 from api.errors import DomainError, FieldError, Unprocessable
 from api.etags import etag_header, expected_version, if_match
 from api.idempotency import IdempotencyKeyHeader, idempotent, run_once
-from api.openapi import problems, response_examples
+from api.openapi import created_at_location, problems, response_examples
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
 Req = Request[Principal, Any, Any]
@@ -41,7 +41,10 @@ ICAL_MEDIA_TYPE = "text/calendar"
 
 
 def with_etag(calendar: CalendarRead, status_code: int = 200) -> Response[CalendarRead]:
-    return Response(calendar, status_code=status_code, headers={"ETag": f'"{calendar.version}"'})
+    headers = {"ETag": f'"{calendar.version}"'}
+    if status_code == 201:
+        headers["Location"] = f"/v1/business-calendars/{calendar.id}"
+    return Response(calendar, status_code=status_code, headers=headers)
 
 
 _BERLIN: dict[str, Any] = {
@@ -150,7 +153,7 @@ class BusinessCalendarController(Controller):
     @post(
         operation_id="createBusinessCalendar",
         response_headers=ETAG,
-        opt=response_examples(201, _READ_EXAMPLE),
+        opt={**response_examples(201, _READ_EXAMPLE), **created_at_location()},
     )
     async def create_calendar(
         self,

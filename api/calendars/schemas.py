@@ -67,6 +67,10 @@ Weekly = Annotated[list[OpeningInterval], msgspec.Meta(max_length=MAX_INTERVALS)
 Holidays = Annotated[list[Holiday], msgspec.Meta(max_length=MAX_HOLIDAYS)]
 
 
+_WEEKLY = "Opening intervals: at least one unless `always_open` is true, and none when it is."
+_ALWAYS_OPEN = "Open around the clock: then `weekly` is empty."
+
+
 class CalendarCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A business calendar: opening intervals in a time zone (or always open), and holidays.
 
@@ -75,18 +79,21 @@ class CalendarCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: CalendarName
     time_zone: TimeZone
-    weekly: Weekly = []
-    always_open: bool = False
+    weekly: Annotated[Weekly, msgspec.Meta(description=_WEEKLY)] = []
+    always_open: Annotated[bool, msgspec.Meta(description=_ALWAYS_OPEN)] = False
     holidays: Holidays = []
 
 
 class CalendarUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Fields to change; omitted fields keep their value. ``weekly`` and ``holidays`` are replaced whole."""
+    """Fields to change; omitted fields keep their value. ``weekly`` and ``holidays`` are replaced whole.
+
+    The calendar after the change must have ``weekly`` intervals, or ``always_open: true`` and none.
+    """
 
     name: CalendarName | msgspec.UnsetType = msgspec.UNSET
     time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
-    weekly: Weekly | msgspec.UnsetType = msgspec.UNSET
-    always_open: bool | msgspec.UnsetType = msgspec.UNSET
+    weekly: Annotated[Weekly, msgspec.Meta(description=_WEEKLY)] | msgspec.UnsetType = msgspec.UNSET
+    always_open: Annotated[bool, msgspec.Meta(description=_ALWAYS_OPEN)] | msgspec.UnsetType = msgspec.UNSET
     holidays: Holidays | msgspec.UnsetType = msgspec.UNSET
 
 

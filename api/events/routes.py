@@ -21,7 +21,12 @@ async def list_events(
         str | None,
         QueryParameter(description="`next_cursor` of the previous page; omit to start at the beginning."),
     ] = None,
-    types: Annotated[list[EventType] | None, QueryParameter(description="Only these event types.")] = None,
+    types: Annotated[
+        list[EventType] | None,
+        QueryParameter(
+            description="Only these event types: repeat the parameter or separate them with commas."
+        ),
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> EventFeedPage:
     """Read the change feed.

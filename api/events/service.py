@@ -210,7 +210,7 @@ async def feed(
     conn: AsyncConnection, *, after: str | None, types: Sequence[str] | None, limit: int
 ) -> EventFeedPage:
     raw = await raw_connection(conn)
-    position = decode_cursor(after, tuple[int, int]) if after else (0, 0)
+    position = decode_cursor(after, tuple[int, int], "after") if after else (0, 0)
     rows = await raw.fetch(
         f"SELECT {_COLUMNS} FROM events "
         "WHERE (txid, id) > ($1, $2) "

@@ -68,7 +68,12 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class AgentUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Fields to change. Deactivating (``active: false``) also stops the agent's API keys at once."""
+    """Fields to change.
+
+    Deactivating (``active: false``) revokes the agent's API keys at once; reactivating does not bring
+    them back (create new ones). Setting ``role: agent`` revokes the agent's `admin` keys: a key never
+    has more rights than its agent.
+    """
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET

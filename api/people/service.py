@@ -13,7 +13,7 @@ from sqlalchemy import Select, Table, delete, func, insert, select, tuple_, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.auth.service import REVOKE_ALL, notify_revoked
+from api.auth.service import revoke_agent_keys
 from api.errors import Conflict, FieldError, NotFound, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
 from api.people.models import Agent, Customer, Group, GroupMember
@@ -167,9 +167,11 @@ async def update_agent(conn: AsyncConnection, agent_id: uuid.UUID, data: AgentUp
     row = await _write(conn, statement, "agent")
     if row is None:
         raise NotFound(f"Agent {agent_id} does not exist.")
-    if values.get("active") is False or "role" in values:
-        # Cached API keys of this agent must stop working (or change role) once this commits.
-        await notify_revoked(conn, REVOKE_ALL)
+    if values.get("active") is False:
+        await revoke_agent_keys(conn, agent_id)
+    elif values.get("role") == "agent":
+        # A key never has more rights than its agent: a demoted agent's admin keys stop for good.
+        await revoke_agent_keys(conn, agent_id, only_admin=True)
     return AgentRead(**row)
 
 

@@ -18,7 +18,7 @@ from api.consistency import Reads
 from api.db import Transaction, unit_of_work
 from api.etags import etag_header, expected_version, if_match
 from api.idempotency import IdempotencyKeyHeader, idempotent
-from api.openapi import problems
+from api.openapi import created_at_location, problems
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.sla import service
 from api.sla.schemas import SlaPolicyCreate, SlaPolicyPage, SlaPolicyRead, SlaPolicyUpdate
@@ -28,7 +28,10 @@ IfMatch = Annotated[str | None, if_match("policy")]
 
 
 def _with_etag(policy: SlaPolicyRead, status_code: int = 200) -> Response[SlaPolicyRead]:
-    return Response(policy, status_code=status_code, headers={"ETag": f'"{policy.version}"'})
+    headers = {"ETag": f'"{policy.version}"'}
+    if status_code == 201:
+        headers["Location"] = f"/v1/sla-policies/{policy.id}"
+    return Response(policy, status_code=status_code, headers=headers)
 
 
 @asynccontextmanager
@@ -46,7 +49,11 @@ class SlaPolicyController(Controller):
     tags = ["SLA policies"]
     opt = ADMIN_ONLY
 
-    @post(operation_id="createSlaPolicy", opt=problems(409), response_headers=ETAG)
+    @post(
+        operation_id="createSlaPolicy",
+        opt={**problems(409), **created_at_location()},
+        response_headers=ETAG,
+    )
     async def create_policy(
         self,
         request: Request[Principal, Any, Any],

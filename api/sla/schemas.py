@@ -23,8 +23,12 @@ class Target(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One SLA target: how many minutes, counted in business or calendar time, warned how long before."""
 
     minutes: Minutes
-    time: Literal["business", "calendar"] = "calendar"
-    """``business`` counts only the policy calendar's open hours."""
+    time: Annotated[
+        Literal["business", "calendar"],
+        msgspec.Meta(
+            description="`business` counts only the open hours of the policy's `calendar_id` (required then)."
+        ),
+    ] = "calendar"
     warning_minutes: LeadMinutes = 0
     """``sla.warning`` fires this many minutes before the due instant (0: no warning)."""
 
@@ -53,12 +57,21 @@ class Conditions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     any: Annotated[list[Condition], msgspec.Meta(max_length=50)] = []
 
 
-Targets = dict[Literal["low", "normal", "high", "urgent"], PriorityTargets]
+Targets = Annotated[
+    dict[Literal["low", "normal", "high", "urgent"], PriorityTargets],
+    msgspec.Meta(description="Targets per ticket priority: the keys are priorities."),
+]
 
 _EXAMPLE_TARGETS = {
     "urgent": {"first_response": {"minutes": 60, "time": "business", "warning_minutes": 15}},
     "normal": {"resolution": {"minutes": 2880, "time": "calendar"}},
 }
+
+
+_CALENDAR = (
+    "The business calendar that `business` targets count the open hours of: required when any target "
+    "uses business time."
+)
 
 
 class SlaPolicyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -67,8 +80,7 @@ class SlaPolicyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["VIP customers"])]
     position: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     active: bool = True
-    calendar_id: uuid.UUID | None = None
-    """The business calendar for ``business`` targets (required when any target uses business time)."""
+    calendar_id: Annotated[uuid.UUID | None, msgspec.Meta(description=_CALENDAR)] = None
     conditions: Conditions = msgspec.field(default_factory=Conditions)
     targets: Annotated[Targets, msgspec.Meta(examples=[_EXAMPLE_TARGETS])]
 
@@ -79,7 +91,9 @@ class SlaPolicyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
     position: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
-    calendar_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    calendar_id: Annotated[uuid.UUID | None, msgspec.Meta(description=_CALENDAR)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
     conditions: Conditions | msgspec.UnsetType = msgspec.UNSET
     targets: Targets | msgspec.UnsetType = msgspec.UNSET
 

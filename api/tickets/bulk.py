@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Context
 from api.db import raw_transaction
-from api.errors import InvalidTransition, NotFound, PreconditionFailed, Unprocessable
+from api.errors import FieldError, InvalidTransition, NotFound, PreconditionFailed, Unprocessable
 from api.tickets import seam, service, store
 from api.tickets.schemas import TicketBulkUpdate, TicketList
 
@@ -29,7 +29,10 @@ async def bulk_update(
 ) -> TicketList:
     requested = {k: v for k, v in msgspec.structs.asdict(data.changes).items() if v is not msgspec.UNSET}
     if not requested:
-        raise Unprocessable("changes is empty; say what to change.")
+        raise Unprocessable(
+            "changes is empty; say what to change.",
+            errors=[FieldError("body", "$.changes", "give at least one field to change")],
+        )
     ids = list(dict.fromkeys(data.ids))
     raw = await raw_transaction(tx)
     # Lock in id order, so concurrent bulk updates of overlapping sets cannot deadlock.

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.context import Actor, Context
 from api.db import raw_connection, raw_transaction, utcnow
-from api.errors import FieldError, NotFound, Unprocessable
+from api.errors import FieldError, Forbidden, NotFound, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
 from api.tickets import lifecycle, seam, service, store
 from api.tickets.schemas import CommentCreate, CommentPage, CommentRead, TicketCreate
@@ -39,32 +39,31 @@ def _author_error(message: str) -> Unprocessable:
 async def _author(
     raw: asyncpg.Connection, ctx: Context, ticket: asyncpg.Record, data: CommentCreate
 ) -> Context:
-    """Who writes the comment, as the context its events are recorded with."""
+    """Who writes the comment, as the context its events are recorded with.
+
+    An agent writes only as themselves, through their own key; only a key allowed to speak for
+    customers writes as a customer, and only as the ticket's requester; ``system`` is never a client's
+    (the schema does not offer it).
+    """
     author_type = data.author_type or ("agent" if ctx.agent_id is not None else None)
     if author_type is None:
         raise Unprocessable(
             "This API key acts for no agent; say who writes the comment with author_type.",
             errors=[FieldError("body", "$.author_type", "required for integration keys")],
         )
-    if author_type == "system":
-        return Context(Actor("system", None, "system", ctx.actor.api_key_id), ctx.request_id, None)
     if author_type == "agent":
-        agent_id = data.author_id or ctx.agent_id
-        if agent_id is None:
-            raise _author_error("This API key acts for no agent; name the writing agent with author_id.")
+        if ctx.agent_id is None:
+            raise Forbidden("Only an agent's own API key writes as that agent; this key acts for no agent.")
         if data.author_id is not None and data.author_id != ctx.agent_id:
-            found = await raw.fetchrow("SELECT name, active FROM agents WHERE id = $1", agent_id)
-            if found is None or not found["active"]:
-                raise _author_error("author_id does not name an active agent.")
-            return Context(
-                Actor("agent", str(agent_id), found["name"], ctx.actor.api_key_id), ctx.request_id, agent_id
-            )
+            raise Forbidden("Agents write as themselves: author_id must be the key's own agent.")
         return ctx
-    customer_id = data.author_id or ticket["requester_id"]
-    name = await raw.fetchval("SELECT name FROM customers WHERE id = $1", customer_id)
-    if name is None:
-        raise _author_error("author_id does not name a customer.")
-    return Context(Actor("customer", str(customer_id), name, ctx.actor.api_key_id), ctx.request_id, None)
+    if not ctx.speaks_for_customers:
+        raise Forbidden("This API key may not write as a customer (it does not speak for customers).")
+    requester = ticket["requester_id"]
+    if data.author_id is not None and data.author_id != requester:
+        raise _author_error("Only the ticket's requester writes as its customer.")
+    name = await raw.fetchval("SELECT name FROM customers WHERE id = $1", requester)
+    return Context(Actor("customer", str(requester), name, ctx.actor.api_key_id), ctx.request_id, None)
 
 
 def _author_ids(author: Context) -> tuple[uuid.UUID | None, uuid.UUID | None]:
@@ -146,6 +145,16 @@ async def add_comment(
         write.fields["first_agent_reply_at"] = at
     await service.apply(tx, raw, author, config, ticket, write, cause="commented", at=at, comment=facts)
     return _to_read(comment)
+
+
+async def get_comment(tx: AsyncConnection, ticket_id: int, comment_id: int) -> CommentRead:
+    raw = await raw_connection(tx)
+    row = await raw.fetchrow(
+        f"SELECT {_COMMENT_COLUMNS} FROM comments WHERE ticket_id = $1 AND id = $2", ticket_id, comment_id
+    )
+    if row is None:
+        raise NotFound(f"Ticket {ticket_id} has no comment {comment_id}.")
+    return _to_read(row)
 
 
 async def list_comments(

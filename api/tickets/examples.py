@@ -127,7 +127,10 @@ BULK = [
 COMMENT = [
     Example(summary="Public reply", value={"body": "We reset your password; please try again."}),
     Example(summary="Internal note", value={"body": "Customer is on the legacy plan.", "public": False}),
-    Example(summary="Customer reply", value={"body": "Works now, thanks!", "author_type": "customer"}),
+    Example(
+        summary="Customer reply (a key that speaks for customers)",
+        value={"body": "Works now, thanks!", "author_type": "customer"},
+    ),
 ]
 
 

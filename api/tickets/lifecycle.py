@@ -2,7 +2,8 @@
 
 Services ask this module what a change or a comment does to a ticket; it answers with the resulting
 status and assignee (and what happened: opened, resolved, reopened, closed) or refuses with
-:class:`~api.errors.InvalidTransition` naming the rule. Nothing here touches the database.
+:class:`~api.errors.InvalidTransition` naming the rule (or, for a comment no ticket could take, with
+:class:`~api.errors.Unprocessable`). Nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from api.errors import InvalidTransition
+from api.errors import FieldError, InvalidTransition, Unprocessable
 
 NEW, OPEN, PENDING, ON_HOLD, RESOLVED, CLOSED = "new", "open", "pending", "on_hold", "resolved", "closed"
 STATUSES: Final = (NEW, OPEN, PENDING, ON_HOLD, RESOLVED, CLOSED)
@@ -22,7 +23,6 @@ NEVER_BACK_TO_NEW = "never-back-to-new"
 CLOSED_IS_TERMINAL = "closed-is-terminal"
 CLOSE_REQUIRES_RESOLVED = "close-requires-resolved"
 RESOLVE_REQUIRES_ASSIGNEE = "resolve-requires-assignee"
-CUSTOMER_REPLIES_ARE_PUBLIC = "customer-replies-are-public"
 
 UNCHANGED: Final = object()
 """Sentinel: the change does not touch the assignee."""
@@ -86,7 +86,12 @@ def apply_update(
 def apply_comment(state: State, *, author_type: str, public: bool, first_agent_reply_done: bool) -> Outcome:
     """What a comment does to its ticket."""
     if author_type == "customer" and not public:
-        raise InvalidTransition("Customers only write public replies.", rule=CUSTOMER_REPLIES_ARE_PUBLIC)
+        # The request asks for something that cannot exist (a customer's internal note): bad input, not
+        # a transition the ticket's state refuses.
+        raise Unprocessable(
+            "Customers only write public replies.",
+            errors=[FieldError("body", "$.public", "a customer's comment is a public reply")],
+        )
     if state.status == CLOSED:
         if author_type == "customer":
             return Outcome(CLOSED, state.assignee_id, follow_up=True)

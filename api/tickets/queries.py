@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import Any, Literal
 
@@ -12,7 +11,7 @@ import msgspec
 
 from api.errors import FieldError, Unprocessable
 from api.pagination import decode_cursor, encode_cursor, render_page
-from api.tickets import lifecycle, store
+from api.tickets import lifecycle, search, store
 from api.tickets.schemas import Sort
 
 # Sort keys; a ticket without a running SLA metric sorts after every due instant.
@@ -78,16 +77,6 @@ def _in(column: str, values: list[Any], cast: str, p: store.Params) -> str:
     return f"{column} = ANY({p.add(values, cast)})"
 
 
-# A run of negations (``--word``, ``- - word``): each one nests the next term one level deeper, and
-# websearch_to_tsquery fails with "tsquery stack too small" (an internal error) from 32 in a row.
-_NEGATION_RUN = re.compile(r"-(?:\s*-)+")
-
-
-def search_text(q: str) -> str:
-    """``q`` with every run of negations collapsed to what it means (an even run negates nothing)."""
-    return _NEGATION_RUN.sub(lambda run: "-" if run.group().count("-") % 2 else " ", q)
-
-
 def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list[str]:
     conditions = []
     if filters.status:
@@ -116,7 +105,7 @@ def where(filters: TicketFilters, p: store.Params, me: uuid.UUID | None) -> list
     if filters.sla_due_before is not None:
         conditions.append(f"{_SORT_KEYS['sla_due']} < {p.add(filters.sla_due_before)}")
     if filters.q:
-        conditions.append(f"t.search @@ websearch_to_tsquery('english', {p.add(search_text(filters.q))})")
+        conditions.append(f"t.search @@ to_tsquery('english', {p.add(search.tsquery_text(filters.q))})")
     return conditions
 
 

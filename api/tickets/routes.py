@@ -20,11 +20,12 @@ from api.errors import NotFound
 from api.etags import etag_header, expected_version, if_match
 from api.events import service as events
 from api.events.schemas import EventPage
-from api.idempotency import IdempotencyKeyHeader, idempotent
+from api.idempotency import IdempotencyKeyHeader, created, idempotent
 from api.openapi import (
     created_at_location,
     lifecycle_conflicts,
     not_modified,
+    problem_notes,
     problems,
     response_examples,
     stale_etag,
@@ -178,7 +179,9 @@ class TicketController(Controller):
                 "one last); `-` for descending."
             ),
         ] = "-created",
-        status: Annotated[list[Status] | None, _q("Any of these statuses (repeat the parameter).")] = None,
+        status: Annotated[
+            list[Status] | None, _q("Any of these statuses (repeat the parameter, or separate with commas).")
+        ] = None,
         priority: Annotated[list[Priority] | None, _q("Any of these priorities.")] = None,
         assignee: Annotated[
             list[str] | None, _q("Agent ids, `none` (unassigned) or `me`; any matches.")
@@ -191,7 +194,14 @@ class TicketController(Controller):
         created_before: Annotated[dt.datetime | None, _q("Created before.")] = None,
         updated_after: Annotated[dt.datetime | None, _q("Updated at or after.")] = None,
         updated_before: Annotated[dt.datetime | None, _q("Updated before.")] = None,
-        q: Annotated[str | None, _q("Full-text search over subject and comments.", max_length=500)] = None,
+        q: Annotated[
+            str | None,
+            _q(
+                'Full-text search over subject and comments: every word (`printer fire`), `"a phrase"`, '
+                "`-word` to exclude, `or` between alternatives, `pass*` for words starting with `pass`.",
+                max_length=500,
+            ),
+        ] = None,
         sla_breached: Annotated[
             bool | None, _q("Tickets with (true) or without (false) an SLA breach.")
         ] = None,
@@ -346,10 +356,32 @@ class TicketController(Controller):
         """
         return await comments.list_comments(reads, ticket_id, limit=limit, cursor=cursor, public=public)
 
+    @get("/{ticket_id:int}/comments/{comment_id:int}", operation_id="getComment", opt=problems(404))
+    async def get_comment(
+        self, reads: Reads, ticket_id: FromPath[int], comment_id: FromPath[int]
+    ) -> CommentRead:
+        """Get one comment of a ticket.
+
+        `createComment` answers with its `Location`. Returns 404 when the ticket has no such comment.
+        """
+        return await comments.get_comment(reads, ticket_id, comment_id)
+
     @post(
         "/{ticket_id:int}/comments",
         operation_id="createComment",
-        opt={**problems(404, 409, 412), **stale_etag(), **lifecycle_conflicts()},
+        opt={
+            **problems(404, 409, 412),
+            **problem_notes(
+                {
+                    403: "Forbidden (`urn:helpdesk:problem:forbidden`): the key may not write as the author "
+                    "asked. An agent's key writes only as that agent; only a key with `speaks_for_customers` "
+                    "writes as the ticket's requester."
+                }
+            ),
+            **stale_etag(),
+            **lifecycle_conflicts(),
+            **created_at_location(),
+        },
     )
     async def create_comment(
         self,
@@ -370,7 +402,8 @@ class TicketController(Controller):
 
         async def work() -> Response[Any]:
             comment = await comments.add_comment(tx, ctx, config, ticket_id, data, version)
-            return Response(comment, status_code=201)
+            # On a closed ticket the comment opened a follow-up ticket: it lives there.
+            return created(comment, f"/v1/tickets/{comment.ticket_id}/comments/{comment.id}")
 
         return await idempotent(tx, request, idempotency_key, data, work)
 

@@ -15,6 +15,8 @@ Status = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["api", "email", "web", "chat", "phone"]
 AuthorType = Literal["agent", "customer", "system"]
+CommentAuthorType = Literal["agent", "customer"]
+"""Who a client may write a comment as: ``system`` comments are the service's own."""
 Sort = Literal["created", "-created", "updated", "-updated", "priority", "-priority", "sla_due", "-sla_due"]
 
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["Cannot log in since Monday"])]
@@ -36,15 +38,24 @@ Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^[^{_T
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50, examples=[["billing", "vip"]])]
 ExternalRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+TicketId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1, extra_json_schema={"format": "int64"})]
 
 
 class TicketCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A new ticket. Name the requester by ``requester_id`` or by ``requester_email`` (created when new)."""
+    """A new ticket. Name the requester by exactly one of ``requester_id`` and ``requester_email`` (a
+    customer created when new)."""
 
     subject: Subject
     message: Annotated[Body, msgspec.Meta(description="The requester's initial message (a public comment).")]
-    requester_id: uuid.UUID | None = None
-    requester_email: Email | None = None
+    requester_id: Annotated[
+        uuid.UUID | None, msgspec.Meta(description="An existing customer; give this or `requester_email`.")
+    ] = None
+    requester_email: Annotated[
+        Email | None,
+        msgspec.Meta(
+            description="The requester's email (a new customer when unknown); or give `requester_id`."
+        ),
+    ] = None
     requester_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     priority: Priority = "normal"
     group_id: uuid.UUID | None = None
@@ -76,8 +87,11 @@ class BulkChanges(TicketUpdate, forbid_unknown_fields=True, kw_only=True):
 class TicketBulkUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Up to 100 tickets changed together: all of them or none."""
 
-    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
-    changes: BulkChanges
+    ids: Annotated[list[TicketId], msgspec.Meta(min_length=1, max_length=100, examples=[[101, 102]])]
+    changes: Annotated[
+        BulkChanges,
+        msgspec.Meta(description="At least one field to change.", extra_json_schema={"minProperties": 1}),
+    ]
     versions: Annotated[
         dict[int, int],
         msgspec.Meta(
@@ -136,15 +150,22 @@ class TicketList(msgspec.Struct, kw_only=True):
 class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A comment: a public reply (default) or an internal note (``public: false``, agents only).
 
-    Without ``author_type`` the author is the calling agent. ``author_type: customer`` writes as the
-    requester (or ``author_id``); a customer reply reopens a pending, on-hold or resolved ticket, and on a
-    closed ticket opens a follow-up ticket instead.
+    Without ``author_type`` the author is the calling agent: an agent's key writes only as that agent.
+    ``author_type: customer`` writes as the ticket's requester, through a key that speaks for customers
+    (`speaks_for_customers`), and only as a public reply; a customer reply reopens a pending, on-hold or
+    resolved ticket, and on a closed ticket opens a follow-up ticket instead.
     """
 
     body: Body
     public: bool = True
-    author_type: AuthorType | None = None
-    author_id: uuid.UUID | None = None
+    author_type: CommentAuthorType | None = None
+    author_id: Annotated[
+        uuid.UUID | None,
+        msgspec.Meta(
+            description="Optional: the calling agent (`author_type: agent`) or the ticket's requester "
+            "(`author_type: customer`); any other person is refused."
+        ),
+    ] = None
 
 
 class CommentRead(msgspec.Struct, kw_only=True):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from api.sla.schemas import SlaMetric
+from api.context import ActorType
+from api.sla.schemas import MetricName, SlaMetric
 from api.tickets import store
 from api.tickets.schemas import TicketRead
 
@@ -30,8 +31,7 @@ class Person(msgspec.Struct, kw_only=True):
 class Actor(msgspec.Struct, kw_only=True):
     """Who made a change: an agent, the customer, an integration's API key, or the system."""
 
-    type: str
-    """``agent``, ``customer``, ``integration`` or ``system``."""
+    type: ActorType
     id: str | None = None
     name: str | None = None
 
@@ -93,11 +93,12 @@ class TicketCommentedData(msgspec.Struct, kw_only=True):
     comment: CommentSummary
 
 
+SlaResult = Literal["met", "breached"]
+
+
 class SlaMetricOutcome(msgspec.Struct, kw_only=True):
-    metric: str
-    """``first_response``, ``next_response``, ``periodic_update`` or ``resolution``."""
-    result: str
-    """``met`` or ``breached``."""
+    metric: MetricName
+    result: SlaResult
     target_minutes: int
     breached_at: dt.datetime | None
     fulfilled_at: dt.datetime | None
@@ -106,8 +107,9 @@ class SlaMetricOutcome(msgspec.Struct, kw_only=True):
 class SlaOutcome(msgspec.Struct, kw_only=True):
     policy_id: uuid.UUID
     policy_version: int
-    result: str
-    """``breached`` when any metric was breached, else ``met``."""
+    result: Annotated[
+        SlaResult, msgspec.Meta(description="`breached` when any metric was breached, else `met`.")
+    ]
     metrics: list[SlaMetricOutcome]
 
 

@@ -163,3 +163,48 @@ async def test_an_agents_key_acts_as_that_agent_in_history(client, engine):
     assert (created["actor"]["type"], created["actor"]["id"]) == ("agent", str(agent_id))
     assert created["actor"]["name"] == "Grace Hopper"  # the agent, not the key's name
     assert uuid.UUID(created["actor"]["api_key_id"])  # the key stays on record
+
+
+async def test_a_key_never_has_more_rights_than_its_agent(client, admin_headers, engine):
+    """Issue 16: an admin key could be bound to an agent whose role is agent. The rule: a key bound to an
+    agent has no more rights than the agent. Refused at creation; demoting an admin agent revokes their
+    admin keys (their agent keys keep working)."""
+    from tests.conftest import make_agent_key
+
+    plain_id, _ = await make_agent_key(engine, name="Plain", role="agent")
+    r = await client.post(
+        "/v1/api-keys", json={"name": "k", "role": "admin", "agent_id": str(plain_id)}, headers=admin_headers
+    )
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == ["$.role"]
+
+    boss_id, boss_admin = await make_agent_key(engine, name="Boss", role="admin")
+    r = await client.post(
+        "/v1/api-keys", json={"name": "k", "role": "agent", "agent_id": str(boss_id)}, headers=admin_headers
+    )
+    boss_agent = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert (await client.get("/v1/api-keys", headers=boss_admin)).status_code == 200  # cached
+    r = await client.patch(f"/v1/agents/{boss_id}", json={"role": "agent"}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    assert (await client.get("/v1/api-keys", headers=boss_admin)).status_code == 401
+    assert (await client.get("/v1/tickets", headers=boss_agent)).status_code == 200
+    # Promoted again: the revoked admin key stays revoked.
+    await client.patch(f"/v1/agents/{boss_id}", json={"role": "admin"}, headers=admin_headers)
+    assert (await client.get("/v1/api-keys", headers=boss_admin)).status_code == 401
+
+
+async def test_only_integration_keys_speak_for_customers(client, admin_headers, engine):
+    from tests.conftest import make_agent_key
+
+    agent_id, _ = await make_agent_key(engine)
+    r = await client.post(
+        "/v1/api-keys",
+        json={"name": "k", "role": "agent", "agent_id": str(agent_id), "speaks_for_customers": True},
+        headers=admin_headers,
+    )
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == ["$.speaks_for_customers"]
+    created = await create_key(client, admin_headers, name="portal", speaks_for_customers=True)
+    assert created["speaks_for_customers"] is True
+    fetched = await client.get(f"/v1/api-keys/{created['id']}", headers=admin_headers)
+    assert fetched.json()["speaks_for_customers"] is True

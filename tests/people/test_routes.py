@@ -97,3 +97,28 @@ async def test_groups_with_members(client, admin_headers, agent, other_agent):
     assert len((await client.get("/v1/groups", headers=admin_headers)).json()["data"]) == 1
     r = await client.patch(url, json={"active": False}, headers=admin_headers)
     assert r.json()["active"] is False
+
+
+async def test_reactivating_an_agent_does_not_revive_their_keys(client, admin_headers, agent):
+    """Issue 16: keys stopped at deactivation worked again after reactivation. Revoked stays revoked."""
+    agent_id, agent_headers = agent
+    assert (await client.get("/v1/tickets", headers=agent_headers)).status_code == 200
+    r = await client.patch(f"/v1/agents/{agent_id}", json={"active": False}, headers=admin_headers)
+    assert r.status_code == 200
+    assert (await client.get("/v1/tickets", headers=agent_headers)).status_code == 401
+    r = await client.patch(f"/v1/agents/{agent_id}", json={"active": True}, headers=admin_headers)
+    assert (r.status_code, r.json()["active"]) == (200, True)
+    assert (await client.get("/v1/tickets", headers=agent_headers)).status_code == 401
+    keys = (await client.get("/v1/api-keys?include_revoked=true", headers=admin_headers)).json()["data"]
+    revoked = [k["revoked_at"] for k in keys if k["agent_id"] == str(agent_id)]
+    assert revoked
+    assert None not in revoked
+    # A new key for the reactivated agent works.
+    r = await client.post(
+        "/v1/api-keys",
+        json={"name": "again", "role": "agent", "agent_id": str(agent_id)},
+        headers=admin_headers,
+    )
+    assert r.status_code == 201, r.text
+    fresh = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert (await client.get("/v1/tickets", headers=fresh)).status_code == 200

@@ -58,16 +58,17 @@ async def test_due_auto_close_closes_with_system_events(engine, settings, agent)
         assert len(await events_of(client, headers, ticket_id)) == len(events)
 
 
-async def test_reopening_cancels_auto_close(engine, settings, agent):
+async def test_reopening_cancels_auto_close(engine, settings, agent, customer_voice_headers):
     agent_id, headers = agent
     fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
     async with AsyncTestClient(create_app(fast)) as client:
         ticket_id = await _resolve(client, headers, agent_id)
-        await client.post(
+        r = await client.post(
             f"/v1/tickets/{ticket_id}/comments",
             json={"body": "no", "author_type": "customer"},
-            headers=headers,
+            headers=customer_voice_headers,
         )
+        assert r.status_code == 201, r.text
         await _job(engine, settings).run_once()
         assert (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"] == "open"
 

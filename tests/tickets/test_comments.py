@@ -28,14 +28,14 @@ async def test_first_public_agent_reply_opens_and_is_recorded(client, agent):
     assert (await _status(client, headers, t["id"]))["first_agent_reply_at"] == first
 
 
-async def test_customer_reply_reopens_resolved_and_fires_reopened(client, agent):
+async def test_customer_reply_reopens_resolved_and_fires_reopened(client, agent, customer_voice_headers):
     agent_id, headers = agent
     t = await create_ticket(client, headers, assignee_id=str(agent_id))
     await client.patch(f"/v1/tickets/{t['id']}", json={"status": "resolved"}, headers=headers)
     r = await client.post(
         f"/v1/tickets/{t['id']}/comments",
         json={"body": "still broken", "author_type": "customer"},
-        headers=headers,
+        headers=customer_voice_headers,
     )
     assert r.status_code == 201, r.text
     assert r.json()["author_id"] == t["requester"]["id"]
@@ -56,19 +56,20 @@ async def test_customer_reply_reopens_resolved_and_fires_reopened(client, agent)
     assert events[-1]["actor"]["id"] == t["requester"]["id"]
 
 
-async def test_customer_reply_on_pending_and_on_hold_reopens(client, agent):
+async def test_customer_reply_on_pending_and_on_hold_reopens(client, agent, customer_voice_headers):
     agent_id, headers = agent
     for status in ("pending", "on_hold"):
         t = await create_ticket(client, headers, assignee_id=str(agent_id))
         await client.patch(f"/v1/tickets/{t['id']}", json={"status": status}, headers=headers)
         body = {"body": "hi", "author_type": "customer"}
-        await client.post(f"/v1/tickets/{t['id']}/comments", json=body, headers=headers)
+        r = await client.post(f"/v1/tickets/{t['id']}/comments", json=body, headers=customer_voice_headers)
+        assert r.status_code == 201, r.text
         ticket = await _status(client, headers, t["id"])
         assert ticket["status"] == "open", status
         assert "ticket.reopened" not in [e["type"] for e in await events_of(client, headers, t["id"])]
 
 
-async def test_customer_reply_on_closed_creates_linked_follow_up(client, agent):
+async def test_customer_reply_on_closed_creates_linked_follow_up(client, agent, customer_voice_headers):
     agent_id, headers = agent
     t = await create_ticket(client, headers, assignee_id=str(agent_id), tags=["vip"], priority="high")
     await client.patch(f"/v1/tickets/{t['id']}", json={"status": "resolved"}, headers=headers)
@@ -76,7 +77,7 @@ async def test_customer_reply_on_closed_creates_linked_follow_up(client, agent):
     r = await client.post(
         f"/v1/tickets/{t['id']}/comments",
         json={"body": "it's back", "author_type": "customer"},
-        headers=headers,
+        headers=customer_voice_headers,
     )
     assert r.status_code == 201, r.text
     follow_up_id = r.json()["ticket_id"]
@@ -91,35 +92,99 @@ async def test_customer_reply_on_closed_creates_linked_follow_up(client, agent):
     assert r.json()["rule"] == "closed-is-terminal"
 
 
-async def test_comment_authors(client, agent, admin_headers):
-    agent_id, headers = agent
+async def test_comment_authors(client, agent, admin_headers, customer_voice_headers):
+    _, headers = agent
     t = await create_ticket(client, headers)
     url = f"/v1/tickets/{t['id']}/comments"
     r = await client.post(url, json={"body": "x"}, headers=admin_headers)  # integration key, no author
     assert r.status_code == 422
-    r = await client.post(url, json={"body": "x", "author_type": "system"}, headers=admin_headers)
-    assert (r.status_code, r.json()["author_type"], r.json()["author_id"]) == (201, "system", None)
+    r = await client.post(url, json={"body": "x"}, headers=headers)
+    assert (r.status_code, r.json()["author_type"]) == (201, "agent")
+    r = await client.post(url, json={"body": "x", "author_type": "customer"}, headers=customer_voice_headers)
+    assert (r.status_code, r.json()["author_id"]) == (201, t["requester"]["id"])
+
+
+async def _comments(client, headers, ticket_id):
+    r = await client.get(f"/v1/tickets/{ticket_id}/comments", headers=headers)
+    return r.json()["data"]
+
+
+async def test_nobody_writes_as_someone_else(client, engine, agent, other_agent, admin_headers):
+    """Issue 16: an agent key could post as any customer or as `system`. Agents write as themselves;
+    only a key that speaks for customers writes as one, and only as the ticket's requester; `system`
+    is the service's alone."""
+    from tests.conftest import make_key
+
+    agent_id, headers = agent
+    other_id, _ = other_agent
+    voice = {
+        "Authorization": f"Bearer {await make_key(engine, 'agent', 'portal', speaks_for_customers=True)}"
+    }
+    t = await create_ticket(client, headers)
+    someone = await client.post(
+        "/v1/customers", json={"name": "Eve", "email": "eve@example.com"}, headers=headers
+    )
+    url = f"/v1/tickets/{t['id']}/comments"
+    before = await _comments(client, headers, t["id"])
+    refused = [
+        (headers, {"author_type": "customer"}, 403),  # an agent's key does not speak for customers
+        (headers, {"author_type": "customer", "author_id": someone.json()["id"]}, 403),
+        (headers, {"author_type": "agent", "author_id": str(other_id)}, 403),  # agents write as themselves
+        (admin_headers, {"author_type": "agent", "author_id": str(agent_id)}, 403),  # a key of no agent
+        (admin_headers, {"author_type": "customer"}, 403),
+        (voice, {"author_type": "customer", "author_id": someone.json()["id"]}, 422),  # not the requester
+        (voice, {"author_type": "agent", "author_id": str(agent_id)}, 403),
+        (headers, {"author_type": "system"}, 422),  # the service's alone: not even in the schema
+        (admin_headers, {"author_type": "system"}, 422),
+        (voice, {"author_type": "system"}, 422),
+    ]
+    for key, author, status in refused:
+        r = await client.post(url, json={"body": "x", **author}, headers=key)
+        assert r.status_code == status, (author, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        if status == 422:
+            assert [e["path"] for e in r.json()["errors"]] in (["$.author_id"], ["$.author_type"]), r.text
+    assert await _comments(client, headers, t["id"]) == before
     r = await client.post(
-        url, json={"body": "x", "author_type": "agent", "author_id": str(agent_id)}, headers=admin_headers
+        url, json={"body": "me", "author_type": "agent", "author_id": str(agent_id)}, headers=headers
     )
     assert (r.status_code, r.json()["author_id"]) == (201, str(agent_id))
     r = await client.post(
-        url, json={"body": "x", "author_type": "customer", "public": False}, headers=headers
+        url, json={"body": "me", "author_id": t["requester"]["id"], "author_type": "customer"}, headers=voice
     )
-    assert r.status_code == 409
-    assert r.json()["rule"] == "customer-replies-are-public"
+    assert (r.status_code, r.json()["author_id"]) == (201, t["requester"]["id"])
 
 
-async def test_agent_comment_from_a_key_without_agent_must_name_the_agent(client, agent, admin_headers):
+async def test_customer_internal_note_is_invalid_input(client, agent, customer_voice_headers):
+    """Issue 16: a customer-authored internal note answered 409 "Invalid status transition"; it is input
+    no ticket could take: a 422 naming `public`."""
+    _, headers = agent
+    t = await create_ticket(client, headers)
+    r = await client.post(
+        f"/v1/tickets/{t['id']}/comments",
+        json={"body": "x", "author_type": "customer", "public": False},
+        headers=customer_voice_headers,
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert (problem["type"], problem["title"]) == (
+        "urn:helpdesk:problem:validation-error",
+        "Validation failed",
+    )
+    assert [e["path"] for e in problem["errors"]] == ["$.public"]
+    assert "rule" not in problem
+
+
+async def test_agent_comment_from_a_key_without_agent_is_refused(client, agent, admin_headers):
     """`author_type: agent` from an integration key and no `author_id` was a 500: the comment was written
-    with the key as its author, which the table refuses. Found by tests/test_contract_fuzz.py."""
+    with the key as its author, which the table refuses. Found by tests/test_contract_fuzz.py. Such a key
+    writes as no agent at all (issue 16: agents write as themselves)."""
     _, headers = agent
     t = await create_ticket(client, headers)
     url = f"/v1/tickets/{t['id']}/comments"
     before = (await client.get(url, headers=headers)).json()["data"]
     r = await client.post(url, json={"body": "x", "author_type": "agent"}, headers=admin_headers)
-    assert r.status_code == 422, r.text
-    assert [e["path"] for e in r.json()["errors"]] == ["$.author_id"]
+    assert r.status_code == 403, r.text
     assert (await client.get(url, headers=headers)).json()["data"] == before
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from api.errors import InvalidTransition
+from api.errors import InvalidTransition, Unprocessable
 from api.tickets import lifecycle as lc
 
 AGENT = uuid.uuid4()
@@ -101,9 +101,10 @@ def test_customer_on_closed_makes_follow_up_and_agents_are_refused():
 
 
 def test_customers_cannot_write_internal_notes():
-    with pytest.raises(InvalidTransition) as exc:
+    """Bad input (422 naming `public`), not a refused transition (409): no ticket state would take it."""
+    with pytest.raises(Unprocessable) as exc:
         lc.apply_comment(state("open"), author_type="customer", public=False, first_agent_reply_done=True)
-    assert exc.value.rule == lc.CUSTOMER_REPLIES_ARE_PUBLIC
+    assert [e.path for e in exc.value.errors or []] == ["$.public"]
 
 
 @given(

@@ -53,14 +53,14 @@ async def test_every_change_leaves_exactly_the_declared_timers(client, agent, da
     assert [row[:3] for row in await _timers(database_url)] == [(t["id"], "auto_close", "")]
 
 
-async def test_a_customer_reply_cancels_auto_close_too(client, agent, database_url):
+async def test_a_customer_reply_cancels_auto_close_too(client, agent, database_url, customer_voice_headers):
     agent_id, headers = agent
     t = await create_ticket(client, headers, assignee_id=str(agent_id))
     await _status(client, headers, t["id"], "resolved")
     r = await client.post(
         f"/v1/tickets/{t['id']}/comments",
         json={"body": "still broken", "author_type": "customer"},
-        headers=headers,
+        headers=customer_voice_headers,
     )
     assert r.status_code == 201, r.text
     assert await _timers(database_url) == []

@@ -53,7 +53,9 @@ async def test_resolving_a_ticket_sends_a_verifiable_thank_you_payload(
         assert request.headers["webhook-id"] == f"evt_{resolved_event['id']}"
 
 
-async def test_every_ticket_event_type_is_published(wh_client, admin_headers, agent, other_agent, engine):
+async def test_every_ticket_event_type_is_published(
+    wh_client, admin_headers, agent, other_agent, engine, customer_voice_headers
+):
     _, headers = agent
     other_id, _ = other_agent
     await create_endpoint(wh_client, admin_headers, url="https://hooks.example.com/all")
@@ -68,7 +70,7 @@ async def test_every_ticket_event_type_is_published(wh_client, admin_headers, ag
         assert (await wh_client.patch(f"/v1/tickets/{tid}", json=change, headers=headers)).status_code == 200
     comment = {"body": "Any news?", "public": True, "author_type": "customer"}
     assert (
-        await wh_client.post(f"/v1/tickets/{tid}/comments", json=comment, headers=headers)
+        await wh_client.post(f"/v1/tickets/{tid}/comments", json=comment, headers=customer_voice_headers)
     ).status_code == 201
     assert (
         await wh_client.patch(f"/v1/tickets/{tid}", json={"status": "closed"}, headers=headers)
