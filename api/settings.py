@@ -58,6 +58,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """An endpoint failing continuously this long is disabled (and ``endpoint.disabled`` is emitted)."""
     webhook_retention_days: int = 30
     """Delivery history (attempts, finished deliveries, their messages) is kept this long."""
+    ical_expansion_seconds: float = 5.0
+    """An uploaded iCalendar file whose events take longer than this to expand is refused (422)."""
+    ical_expansion_memory_mb: int = 1024
+    """The address space the expansion of one uploaded file may use (it runs in a child process)."""
 
     @property
     def data_path(self) -> Path:
@@ -96,6 +100,8 @@ _ENV_FIELDS = {
     "webhook_poll_seconds": "HELPDESK_WEBHOOK_POLL_SECONDS",
     "webhook_disable_after_seconds": "HELPDESK_WEBHOOK_DISABLE_AFTER_SECONDS",
     "webhook_retention_days": "HELPDESK_WEBHOOK_RETENTION_DAYS",
+    "ical_expansion_seconds": "HELPDESK_ICAL_EXPANSION_SECONDS",
+    "ical_expansion_memory_mb": "HELPDESK_ICAL_EXPANSION_MEMORY_MB",
 }
 
 

@@ -8,19 +8,19 @@ schedule when (and only when) the change commits.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import uuid
 import zoneinfo
 from typing import Any
 
-import icalendar
 import msgspec
 from sqlalchemy import RowMapping, delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.calendars import businesstime, holiday_sources
+from api.calendars import businesstime, holiday_sources, ical, isolated
 from api.calendars.models import BusinessCalendar, BusinessCalendarVersion
 from api.calendars.schemas import (
     MAX_HOLIDAYS,
@@ -323,28 +323,44 @@ async def import_holidays(
     return await _add_holidays(conn, calendar_id, found, expected_version, "$.years")
 
 
-def parse_ical(body: bytes) -> icalendar.Calendar:
-    """An uploaded iCalendar file, checked (422 on ``body`` when it is not one, or one too costly)."""
-    try:
-        return holiday_sources.parse_ical(body)
-    except holiday_sources.HolidaySourceError as exc:
-        raise Unprocessable(str(exc), errors=[FieldError("body", exc.field, str(exc))]) from None
+class IcalLimits(msgspec.Struct, frozen=True):
+    """What the expansion of one uploaded file may cost (settings ``HELPDESK_ICAL_EXPANSION_*``)."""
+
+    seconds: float
+    memory_bytes: int
+    slots: asyncio.Semaphore
+    """Expansions at once per process; more uploads wait their turn."""
 
 
 async def upload_ical(
     conn: AsyncConnection,
     calendar_id: uuid.UUID,
-    calendar: icalendar.Calendar,
+    body: bytes,
     from_year: int,
     to_year: int,
     expected_version: int | None,
+    limits: IcalLimits,
 ) -> CalendarRead:
     row = await _row(conn, calendar_id)
     try:
-        found = holiday_sources.ical_holidays(calendar, from_year, to_year, row["time_zone"])
+        async with limits.slots:
+            # Off the event loop, in a child process that is stopped at the deadline (api.calendars.isolated).
+            found = await asyncio.to_thread(
+                isolated.run,
+                ical.holidays_in_file,
+                body,
+                from_year,
+                to_year,
+                row["time_zone"],
+                seconds=limits.seconds,
+                memory_bytes=limits.memory_bytes,
+            )
     except holiday_sources.HolidaySourceError as exc:
         location = "query" if exc.field.endswith("_year") else "body"
         raise Unprocessable(str(exc), errors=[FieldError(location, exc.field, str(exc))]) from None
+    except isolated.TooCostly as exc:
+        message = f"the file is too costly to expand: {exc}; send fewer years or simpler rules"
+        raise Unprocessable(message, errors=[FieldError("body", "body", message)]) from None
     return await _add_holidays(conn, calendar_id, found, expected_version, "$")
 
 
