@@ -396,7 +396,7 @@ async def compute_due(conn: AsyncConnection, calendar_id: uuid.UUID, data: DueRe
     except businesstime.NoOpenTime as exc:
         raise _arithmetic_error(exc, "$.minutes") from None
     except businesstime.BusinessTimeError as exc:
-        raise _arithmetic_error(exc, "$.start" if "start" in str(exc) else "$.pauses") from None
+        raise _arithmetic_error(exc, "$.pauses" if "pause" in str(exc) else "$.start") from None
     return DueResult(
         calendar_id=calendar_id,
         calendar_version=version,
@@ -419,7 +419,10 @@ async def compute_elapsed(
     try:
         stretches = businesstime.explain(schedule, data.from_, data.to, pauses)
     except businesstime.BusinessTimeError as exc:
-        raise _arithmetic_error(exc, "$.pauses" if "pause" in str(exc) else "$.to") from None
+        message = str(exc)
+        raise _arithmetic_error(
+            exc, "$.pauses" if "pause" in message else "$.from" if message.startswith("start") else "$.to"
+        ) from None
     counted = sum((s.duration for s in stretches if s.reason == "counted"), dt.timedelta(0))
     seconds = counted / dt.timedelta(seconds=1)
     return ElapsedResult(
