@@ -6,7 +6,7 @@ not yearly: movable feasts move) or raise :class:`HolidaySourceError` with a mes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import holidays as holiday_data
 
@@ -27,13 +27,32 @@ class HolidaySourceError(ValueError):
         return (type(self), (str(self), self.field))
 
 
-def country_holidays(country: str, subdivision: str | None, years: Iterable[int]) -> list[Holiday]:
-    """The public holidays of a country (and subdivision) in the given years, in date order."""
+def country_holidays(country: str, subdivision: str | None, years: Sequence[int]) -> list[Holiday]:
+    """The public holidays of a country (and subdivision) in the given years, in date order.
+
+    Codes are case-insensitive. A year outside the package's data for the country is an error (its
+    answer there would be an empty list, which reads as "no holidays that year").
+    """
     try:
-        found = holiday_data.country_holidays(country.upper(), subdiv=subdivision, years=sorted(set(years)))
+        entity = holiday_data.country_holidays(country.upper())
     except NotImplementedError as exc:
-        field = "$.subdivision" if "subdivision" in str(exc).lower() else "$.country"
-        raise HolidaySourceError(str(exc), field) from None
+        raise HolidaySourceError(str(exc), "$.country") from None
+    code = None
+    if subdivision is not None:
+        codes = {known.upper(): known for known in entity.subdivisions}
+        code = codes.get(subdivision.upper())
+        if code is None:
+            known = ", ".join(entity.subdivisions) or "none"
+            message = f"{country.upper()} has no subdivision {subdivision!r}; its subdivisions: {known}"
+            raise HolidaySourceError(message, "$.subdivision")
+    for index, year in enumerate(years):
+        if not entity.start_year <= year <= entity.end_year:
+            message = (
+                f"no holiday data for {country.upper()} in {year}: "
+                f"the data covers {entity.start_year} to {entity.end_year}"
+            )
+            raise HolidaySourceError(message, f"$.years[{index}]")
+    found = holiday_data.country_holidays(country.upper(), subdiv=code, years=sorted(set(years)))
     return [Holiday(date=day, name=holiday_name(name)) for day, name in sorted(found.items())]
 
 

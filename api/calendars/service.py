@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import functools
 import uuid
-import zoneinfo
 from typing import Any
 
 import msgspec
@@ -20,7 +19,7 @@ from sqlalchemy import RowMapping, delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.calendars import businesstime, holiday_sources, ical, isolated
+from api.calendars import businesstime, holiday_sources, ical, isolated, zones
 from api.calendars.models import BusinessCalendar, BusinessCalendarVersion
 from api.calendars.schemas import (
     MAX_HOLIDAYS,
@@ -75,15 +74,10 @@ class _Rules(msgspec.Struct, kw_only=True):
 # -- Validation ----------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def _check(rules: _Rules) -> businesstime.Schedule:
     """The schedule of valid rules; otherwise a 422 naming every field at fault."""
     errors: list[FieldError] = []
-    if rules.time_zone not in _time_zones():
+    if not zones.is_time_zone(rules.time_zone):
         errors.append(FieldError("body", "$.time_zone", "unknown IANA time zone"))
     if rules.always_open and rules.weekly:
         errors.append(FieldError("body", "$.weekly", "must be empty when always_open is true"))

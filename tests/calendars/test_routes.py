@@ -411,3 +411,29 @@ async def test_instants_at_the_ends_of_time_are_422_not_500(client, admin_header
         ):
             r = await client.post(f"{url}/{path}", json=body, headers=admin_headers)
             assert paths(r) == [at], (instant, path, r.text)
+
+
+async def test_the_hosts_localtime_is_no_time_zone(client, admin_headers):
+    for name in ("localtime", "posixrules"):
+        assert paths(await client.post(URL, json={**NEW_YORK, "time_zone": name}, headers=admin_headers)) == [
+            "$.time_zone"
+        ]
+
+
+async def test_holiday_import_names_years_without_data_and_ignores_case(client, admin_headers):
+    calendar = await create(client, admin_headers)
+    url = f"{URL}/{calendar['id']}/holidays/import"
+    # The package's data for Germany starts in 1991: before, it would answer no holidays at all.
+    r = await client.post(url, json={"country": "DE", "years": [2025, 1990]}, headers=admin_headers)
+    assert paths(r) == ["$.years[1]"]
+    assert "1991" in r.json()["detail"]
+    r = await client.post(
+        url, json={"country": "de", "subdivision": "by", "years": [2025]}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    assert "2025-06-19" in {h["date"] for h in r.json()["holidays"]}  # Corpus Christi: Bavaria's
+    r = await client.post(
+        url, json={"country": "DE", "subdivision": "zz", "years": [2025]}, headers=admin_headers
+    )
+    assert paths(r) == ["$.subdivision"]
+    assert "BY" in r.json()["detail"]

@@ -97,3 +97,14 @@ async def test_groups_with_members(client, admin_headers, agent, other_agent):
     assert len((await client.get("/v1/groups", headers=admin_headers)).json()["data"]) == 1
     r = await client.patch(url, json={"active": False}, headers=admin_headers)
     assert r.json()["active"] is False
+
+
+async def test_the_hosts_localtime_is_no_time_zone(client, agent):
+    # /usr/share/zoneinfo/localtime links to whatever zone the server is set to: not an IANA zone.
+    _, headers = agent
+    for name in ("localtime", "posixrules"):
+        r = await client.post(
+            "/v1/customers", json={"name": "B", "email": "b@x.y", "time_zone": name}, headers=headers
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["path"] == "$.time_zone"
