@@ -97,6 +97,7 @@ async def _create_key(
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.http_limits import LimitedHttpToolsProtocol
     from api.migrations import upgrade
     from api.observability import configure_logging
 
@@ -136,7 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
+            # httptools with limits on request heads and slow clients (api/http_limits.py).
+            http=LimitedHttpToolsProtocol,
             log_config=None,
             access_log=False,
             server_header=False,

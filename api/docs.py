@@ -14,8 +14,11 @@ import swagger_ui_bundle
 from litestar import Litestar, Request, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException
+from litestar.file_system import BaseLocalFileSystem
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = f"{DOCS_PATH}/assets"
@@ -60,11 +63,23 @@ def swagger_plugin() -> SwaggerRenderPlugin:
     )
 
 
+class _AssetFiles(BaseLocalFileSystem):
+    """The bundle's files. A path no file can have (``/docs/assets/x%00y``: the OS refuses a NUL byte
+    with ``ValueError``) is simply not there: a 404 like any other missing asset, not a 500."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        try:
+            return await super().info(path, **kwargs)
+        except ValueError:
+            raise FileNotFoundError(str(path)) from None
+
+
 def assets_router() -> Router:
     # They change only with the package version, so browsers may keep them for a day.
     return create_static_files_router(
         path=ASSETS_PATH,
         directories=[ASSETS_DIR],
+        file_system=_AssetFiles(),
         include_in_schema=False,
         cache_control=CacheControlHeader(max_age=86_400, public=True),
         name="docs-assets",

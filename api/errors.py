@@ -121,6 +121,7 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
     403: (Forbidden.slug, Forbidden.title),
     404: (NotFound.slug, NotFound.title),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request timeout"),
     409: (Conflict.slug, Conflict.title),
     412: (PreconditionFailed.slug, PreconditionFailed.title),
     413: ("payload-too-large", "Payload too large"),
@@ -128,6 +129,7 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
     422: (Unprocessable.slug, Unprocessable.title),
     428: ("precondition-required", "Precondition required"),
     429: ("too-many-requests", "Too many requests"),
+    431: ("header-fields-too-large", "Request header fields too large"),
     500: ("internal-error", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }

@@ -58,6 +58,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """An endpoint failing continuously this long is disabled (and ``endpoint.disabled`` is emitted)."""
     webhook_retention_days: int = 30
     """Delivery history (attempts, finished deliveries, their messages) is kept this long."""
+    ical_expansion_seconds: float = 5.0
+    """An uploaded iCalendar file whose events take longer than this to expand is refused (422)."""
+    ical_expansion_memory_mb: int = 1024
+    """The address space the expansion of one uploaded file may use (it runs in a child process)."""
+    http_max_header_bytes: int = 65_536
+    """``helpdesk serve``: a request line and headers larger than this are refused (431)."""
+    http_header_timeout_seconds: float = 15.0
+    """``helpdesk serve``: a request's head must arrive within this long of its first byte (else 408)."""
+    http_body_timeout_seconds: float = 30.0
+    """``helpdesk serve``: the longest silence while a request body is read (else 408)."""
 
     @property
     def data_path(self) -> Path:
@@ -96,6 +106,11 @@ _ENV_FIELDS = {
     "webhook_poll_seconds": "HELPDESK_WEBHOOK_POLL_SECONDS",
     "webhook_disable_after_seconds": "HELPDESK_WEBHOOK_DISABLE_AFTER_SECONDS",
     "webhook_retention_days": "HELPDESK_WEBHOOK_RETENTION_DAYS",
+    "ical_expansion_seconds": "HELPDESK_ICAL_EXPANSION_SECONDS",
+    "ical_expansion_memory_mb": "HELPDESK_ICAL_EXPANSION_MEMORY_MB",
+    "http_max_header_bytes": "HELPDESK_HTTP_MAX_HEADER_BYTES",
+    "http_header_timeout_seconds": "HELPDESK_HTTP_HEADER_TIMEOUT_SECONDS",
+    "http_body_timeout_seconds": "HELPDESK_HTTP_BODY_TIMEOUT_SECONDS",
 }
 
 

@@ -32,7 +32,10 @@ async def test_docs_page_loads_only_its_own_assets(client):
         assert len(response.content) > 100, asset
 
 
-@pytest.mark.parametrize("path", ["/docs/nope", "/docs/openapi.jsonx", "/docs/assets/nope.js"])
+@pytest.mark.parametrize(
+    "path",
+    ["/docs/nope", "/docs/openapi.jsonx", "/docs/assets/nope.js", "/docs/assets/x%00y", "/docs/assets/%00"],
+)
 async def test_unknown_docs_paths_are_problem_404s(client, path):
     response = await client.get(path)
     assert response.status_code == 404

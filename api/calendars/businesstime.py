@@ -253,9 +253,15 @@ _ZERO = dt.timedelta(0)
 def _instant(value: dt.datetime, what: str = "instant") -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise BusinessTimeError(f"{what} must be an aware datetime (with a time zone)")
-    utc = value.astimezone(UTC)
+    out_of_range = OutOfRange(
+        f"{what} must be between {MIN_INSTANT:%Y-%m-%d} and {MAX_INSTANT:%Y-%m-%d} (UTC)"
+    )
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is an instant before datetime.min
+        raise out_of_range from None
     if not MIN_INSTANT <= utc < MAX_INSTANT:
-        raise OutOfRange(f"{what} must be between {MIN_INSTANT:%Y-%m-%d} and {MAX_INSTANT:%Y-%m-%d} (UTC)")
+        raise out_of_range
     return utc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from litestar.params import Body, FromPath, QueryParameter, RawBody
 from api.auth.guards import ADMIN_ONLY
 from api.auth.schemas import Principal
 from api.calendars import service
-from api.calendars.holiday_sources import MAX_YEARS
+from api.calendars.ical import MAX_YEARS
 from api.calendars.schemas import (
     CalendarCreate,
     CalendarRead,
@@ -38,6 +39,8 @@ Req = Request[Principal, Any, Any]
 IfMatch = Annotated[str | None, if_match("calendar")]
 ETAG = etag_header("calendar")
 ICAL_MEDIA_TYPE = "text/calendar"
+# Each expansion is a child process using up to a core: a few at once per process, the rest wait.
+MAX_CONCURRENT_EXPANSIONS = 2
 
 
 def with_etag(calendar: CalendarRead, status_code: int = 200) -> Response[CalendarRead]:
@@ -289,14 +292,16 @@ class BusinessCalendarController(Controller):
         Send the file as a `text/calendar` body. Recurring events are expanded over `from_year` to
         `to_year`; an event covers every local date it overlaps (a multi-day event gives one holiday per
         day). Dates the calendar already has keep their entry.
+
+        A file too costly to expand is refused with 422 on `body`: more than 2,000 events, rules (of
+        events or time zones) repeating more often than daily, more than 20,000 occurrences in the years
+        asked, or an expansion that outlasts the server's time limit (docs/calendars.md).
         """
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != ICAL_MEDIA_TYPE:
             raise _UnsupportedMediaType(
                 f"Send the file as {ICAL_MEDIA_TYPE}, not {content_type or 'nothing'}."
             )
-        # Like a JSON body, the file is validated before the preconditions (If-Match) are checked.
-        ical = service.parse_ical(body)
         first = from_year if from_year is not None else dt.datetime.now(dt.UTC).year
         last = to_year if to_year is not None else first + 2
         if last < first:
@@ -306,9 +311,10 @@ class BusinessCalendarController(Controller):
             )
         version = expected_version(if_match)
         fingerprint = {"ical": body.decode("utf-8", "replace"), "from_year": first, "to_year": last}
+        limits = _ical_limits(request)
 
         async def work() -> Response[Any]:
-            return with_etag(await service.upload_ical(tx, calendar_id, ical, first, last, version))
+            return with_etag(await service.upload_ical(tx, calendar_id, body, first, last, version, limits))
 
         return await idempotent(tx, request, idempotency_key, fingerprint, work)
 
@@ -358,6 +364,18 @@ class BusinessCalendarController(Controller):
         return await run_once(
             tx, request, idempotency_key, data, lambda: service.compute_elapsed(tx, calendar_id, data)
         )
+
+
+def _ical_limits(request: Req) -> service.IcalLimits:
+    state = request.app.state
+    if "ical_slots" not in state:  # one per process, made on its event loop
+        state.ical_slots = asyncio.Semaphore(MAX_CONCURRENT_EXPANSIONS)
+    settings = state.settings
+    return service.IcalLimits(
+        seconds=settings.ical_expansion_seconds,
+        memory_bytes=settings.ical_expansion_memory_mb * 1024 * 1024,
+        slots=state.ical_slots,
+    )
 
 
 class _UnsupportedMediaType(DomainError):

@@ -8,19 +8,18 @@ schedule when (and only when) the change commits.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import uuid
-import zoneinfo
 from typing import Any
 
-import icalendar
 import msgspec
 from sqlalchemy import RowMapping, delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.calendars import businesstime, holiday_sources
+from api.calendars import businesstime, holiday_sources, ical, isolated, zones
 from api.calendars.models import BusinessCalendar, BusinessCalendarVersion
 from api.calendars.schemas import (
     MAX_HOLIDAYS,
@@ -75,15 +74,10 @@ class _Rules(msgspec.Struct, kw_only=True):
 # -- Validation ----------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def _check(rules: _Rules) -> businesstime.Schedule:
     """The schedule of valid rules; otherwise a 422 naming every field at fault."""
     errors: list[FieldError] = []
-    if rules.time_zone not in _time_zones():
+    if not zones.is_time_zone(rules.time_zone):
         errors.append(FieldError("body", "$.time_zone", "unknown IANA time zone"))
     if rules.always_open and rules.weekly:
         errors.append(FieldError("body", "$.weekly", "must be empty when always_open is true"))
@@ -323,28 +317,44 @@ async def import_holidays(
     return await _add_holidays(conn, calendar_id, found, expected_version, "$.years")
 
 
-def parse_ical(body: bytes) -> icalendar.Calendar:
-    """An uploaded iCalendar file, checked (422 on ``body`` when it is not one, or one too costly)."""
-    try:
-        return holiday_sources.parse_ical(body)
-    except holiday_sources.HolidaySourceError as exc:
-        raise Unprocessable(str(exc), errors=[FieldError("body", exc.field, str(exc))]) from None
+class IcalLimits(msgspec.Struct, frozen=True):
+    """What the expansion of one uploaded file may cost (settings ``HELPDESK_ICAL_EXPANSION_*``)."""
+
+    seconds: float
+    memory_bytes: int
+    slots: asyncio.Semaphore
+    """Expansions at once per process; more uploads wait their turn."""
 
 
 async def upload_ical(
     conn: AsyncConnection,
     calendar_id: uuid.UUID,
-    calendar: icalendar.Calendar,
+    body: bytes,
     from_year: int,
     to_year: int,
     expected_version: int | None,
+    limits: IcalLimits,
 ) -> CalendarRead:
     row = await _row(conn, calendar_id)
     try:
-        found = holiday_sources.ical_holidays(calendar, from_year, to_year, row["time_zone"])
+        async with limits.slots:
+            # Off the event loop, in a child process that is stopped at the deadline (api.calendars.isolated).
+            found = await asyncio.to_thread(
+                isolated.run,
+                ical.holidays_in_file,
+                body,
+                from_year,
+                to_year,
+                row["time_zone"],
+                seconds=limits.seconds,
+                memory_bytes=limits.memory_bytes,
+            )
     except holiday_sources.HolidaySourceError as exc:
         location = "query" if exc.field.endswith("_year") else "body"
         raise Unprocessable(str(exc), errors=[FieldError(location, exc.field, str(exc))]) from None
+    except isolated.TooCostly as exc:
+        message = f"the file is too costly to expand: {exc}; send fewer years or simpler rules"
+        raise Unprocessable(message, errors=[FieldError("body", "body", message)]) from None
     return await _add_holidays(conn, calendar_id, found, expected_version, "$")
 
 
@@ -380,7 +390,7 @@ async def compute_due(conn: AsyncConnection, calendar_id: uuid.UUID, data: DueRe
     except businesstime.NoOpenTime as exc:
         raise _arithmetic_error(exc, "$.minutes") from None
     except businesstime.BusinessTimeError as exc:
-        raise _arithmetic_error(exc, "$.start" if "start" in str(exc) else "$.pauses") from None
+        raise _arithmetic_error(exc, "$.pauses" if "pause" in str(exc) else "$.start") from None
     return DueResult(
         calendar_id=calendar_id,
         calendar_version=version,
@@ -403,7 +413,10 @@ async def compute_elapsed(
     try:
         stretches = businesstime.explain(schedule, data.from_, data.to, pauses)
     except businesstime.BusinessTimeError as exc:
-        raise _arithmetic_error(exc, "$.pauses" if "pause" in str(exc) else "$.to") from None
+        message = str(exc)
+        raise _arithmetic_error(
+            exc, "$.pauses" if "pause" in message else "$.from" if message.startswith("start") else "$.to"
+        ) from None
     counted = sum((s.duration for s in stretches if s.reason == "counted"), dt.timedelta(0))
     seconds = counted / dt.timedelta(seconds=1)
     return ElapsedResult(

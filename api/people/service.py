@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from typing import Any, cast
 
 import msgspec
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.service import revoke_agent_keys
+from api.calendars import zones
 from api.errors import Conflict, FieldError, NotFound, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
 from api.people.models import Agent, Customer, Group, GroupMember
@@ -40,13 +40,11 @@ def _changes(data: msgspec.Struct) -> dict[str, Any]:
 def _check_time_zone(time_zone: str | None) -> None:
     if time_zone is None:
         return
-    try:
-        zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if not zones.is_time_zone(time_zone):
         raise Unprocessable(
             "time_zone is not an IANA time zone.",
             errors=[FieldError("body", "$.time_zone", "unknown IANA time zone")],
-        ) from None
+        )
 
 
 def _unique_violation(exc: IntegrityError) -> bool:

@@ -47,7 +47,15 @@ class Condition(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     field: ConditionField
     operator: Operator
-    value: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    value: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=320,
+            description="A value the field can hold, else 422: a tag (1 to 64 characters, no white space, "
+            "commas or control characters), a priority or channel (any case), or a UUID.",
+        ),
+    ]
 
 
 class Conditions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

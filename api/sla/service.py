@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.db import raw_connection, raw_transaction
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
-from api.sla import reevaluation
+from api.sla import condition_values, reevaluation
 from api.sla.cache import CHANNEL
 from api.sla.schemas import (
     Conditions,
@@ -55,6 +55,8 @@ def _validate(conditions: Conditions, targets: Targets, calendar_id: uuid.UUID |
                 allowed = "includes or excludes" if tag else "is or is_not"
                 path = f"$.conditions.{group}[{i}].operator"
                 errors.append(FieldError("body", path, f"{condition.field} takes {allowed}"))
+            if (problem := condition_values.value_problem(condition)) is not None:
+                errors.append(FieldError("body", f"$.conditions.{group}[{i}].value", problem))
     if calendar_id is None:
         for priority, metrics in targets.items():
             for name in ("first_response", "next_response", "periodic_update", "resolution"):

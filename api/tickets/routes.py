@@ -37,6 +37,7 @@ from api.sla.explain import explain
 from api.sla.hook import BusinessTime
 from api.sla.schemas import TicketSlaExplanation
 from api.tickets import bulk, comments, examples, queries, seam, service
+from api.tickets.bulk_slots import bulk_slots
 from api.tickets.schemas import (
     CommentCreate,
     CommentPage,
@@ -321,7 +322,6 @@ class TicketController(Controller):
     )
     async def bulk_update(
         self,
-        tx: Transaction,
         request: Req,
         data: Annotated[TicketBulkUpdate, Body(examples=examples.BULK)],
         idempotency_key: IdempotencyKeyHeader = None,
@@ -329,16 +329,20 @@ class TicketController(Controller):
         """Update up to 100 tickets at once.
 
         All or nothing: if any ticket is missing or refuses the change, none changes. Each ticket gets its
-        own events.
+        own events. Bulk updates queue for one of a few slots per process, so they never take every
+        database connection.
         """
-        ctx, config = request_context(request), await _config(request, statement_pool(request.app.state))
+        state = request.app.state
+        ctx, config = request_context(request), await _config(request, statement_pool(state))
+        # The slot before the connection: waiting for one holds nothing (api/tickets/bulk_slots.py).
+        async with bulk_slots(state), unit_of_work(state) as tx:
 
-        async def work() -> Response[Any]:
-            changed = await bulk.bulk_update(tx, ctx, config, data)
-            await as_of_now(request, changed.data)
-            return Response(changed, status_code=200)
+            async def work() -> Response[Any]:
+                changed = await bulk.bulk_update(tx, ctx, config, data)
+                await as_of_now(request, changed.data)
+                return Response(changed, status_code=200)
 
-        return await idempotent(tx, request, idempotency_key, data, work)
+            return await idempotent(tx, request, idempotency_key, data, work)
 
     @get("/{ticket_id:int}/comments", operation_id="listComments", opt=problems(404))
     async def list_comments(

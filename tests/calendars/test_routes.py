@@ -395,3 +395,45 @@ async def test_agents_are_refused(client, agent_headers, admin_headers):
             method, path, json=NEW_YORK if method == "POST" else None, headers=agent_headers
         )
         assert r.status_code == 403
+
+
+async def test_instants_at_the_ends_of_time_are_422_not_500(client, admin_headers):
+    # With an offset, these lie before datetime.min or after datetime.max once taken to UTC.
+    calendar = await create(client, admin_headers)
+    url = f"{URL}/{calendar['id']}"
+    for instant in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        pause = {"from": instant, "to": instant}
+        for path, body, at in (
+            ("due", {"start": instant, "minutes": 1}, "$.start"),
+            ("due", {"start": "2025-01-01T00:00:00Z", "minutes": 1, "pauses": [pause]}, "$.pauses"),
+            ("elapsed", {"from": instant, "to": instant}, "$.from"),
+            ("elapsed", {"from": "2025-01-01T00:00:00Z", "to": instant}, "$.to"),
+        ):
+            r = await client.post(f"{url}/{path}", json=body, headers=admin_headers)
+            assert paths(r) == [at], (instant, path, r.text)
+
+
+async def test_the_hosts_localtime_is_no_time_zone(client, admin_headers):
+    for name in ("localtime", "posixrules"):
+        assert paths(await client.post(URL, json={**NEW_YORK, "time_zone": name}, headers=admin_headers)) == [
+            "$.time_zone"
+        ]
+
+
+async def test_holiday_import_names_years_without_data_and_ignores_case(client, admin_headers):
+    calendar = await create(client, admin_headers)
+    url = f"{URL}/{calendar['id']}/holidays/import"
+    # The package's data for Germany starts in 1991: before, it would answer no holidays at all.
+    r = await client.post(url, json={"country": "DE", "years": [2025, 1990]}, headers=admin_headers)
+    assert paths(r) == ["$.years[1]"]
+    assert "1991" in r.json()["detail"]
+    r = await client.post(
+        url, json={"country": "de", "subdivision": "by", "years": [2025]}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    assert "2025-06-19" in {h["date"] for h in r.json()["holidays"]}  # Corpus Christi: Bavaria's
+    r = await client.post(
+        url, json={"country": "DE", "subdivision": "zz", "years": [2025]}, headers=admin_headers
+    )
+    assert paths(r) == ["$.subdivision"]
+    assert "BY" in r.json()["detail"]

@@ -122,3 +122,14 @@ async def test_reactivating_an_agent_does_not_revive_their_keys(client, admin_he
     assert r.status_code == 201, r.text
     fresh = {"Authorization": f"Bearer {r.json()['token']}"}
     assert (await client.get("/v1/tickets", headers=fresh)).status_code == 200
+
+
+async def test_the_hosts_localtime_is_no_time_zone(client, agent):
+    # /usr/share/zoneinfo/localtime links to whatever zone the server is set to: not an IANA zone.
+    _, headers = agent
+    for name in ("localtime", "posixrules"):
+        r = await client.post(
+            "/v1/customers", json={"name": "B", "email": "b@x.y", "time_zone": name}, headers=headers
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["path"] == "$.time_zone"

@@ -419,3 +419,29 @@ async def test_a_pass_also_restores_timers_a_ticket_should_have(
     assert await timers_of(database_url, ticket["id"]) == [("auto_close", "")]
     got = (await client.get(f"/v1/tickets/{ticket['id']}", headers=headers)).json()
     assert got["version"] == r.json()["version"]
+
+
+async def test_conditions_name_only_values_a_ticket_can_hold(client, admin_headers):
+    group_id = "3f1c8a52-7d0e-4b8e-9a51-2f6c0d9e4b11"
+    refused = [
+        {"field": "tags", "operator": "includes", "value": "two words"},
+        {"field": "tags", "operator": "excludes", "value": "x" * 65},
+        {"field": "tags", "operator": "includes", "value": "a,b"},
+        {"field": "priority", "operator": "is", "value": "critical"},
+        {"field": "channel", "operator": "is_not", "value": "fax"},
+        {"field": "group_id", "operator": "is", "value": "sales"},
+    ]
+    body = {**URGENT, "conditions": {"any": refused}}
+    r = await client.post(POLICIES, json=body, headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == [
+        f"$.conditions.any[{i}].value" for i in range(len(refused))
+    ]
+    accepted = [
+        {"field": "tags", "operator": "includes", "value": "vip"},
+        {"field": "priority", "operator": "is", "value": "Urgent"},
+        {"field": "channel", "operator": "is_not", "value": "email"},
+        {"field": "group_id", "operator": "is", "value": group_id},
+    ]
+    r = await client.post(POLICIES, json={**URGENT, "conditions": {"all": accepted}}, headers=admin_headers)
+    assert r.status_code == 201, r.text
