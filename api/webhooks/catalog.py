@@ -95,10 +95,14 @@ class TicketCommentedData(msgspec.Struct, kw_only=True):
 
 class SlaMetricOutcome(msgspec.Struct, kw_only=True):
     metric: str
-    """``first_response``, ``next_response``, ``periodic_update`` or ``resolution``."""
+    """``first_response``, ``next_response``, ``periodic_update``, ``periodic_update_unpaused``,
+    ``requester_wait``, ``resolution`` or ``total_resolution``."""
     result: str
-    """``met`` or ``breached``."""
+    """``met``, ``breached``, or ``cancelled`` (resolving ended the cycle unanswered: next response,
+    periodic updates)."""
     target_minutes: int
+    """Deprecated: ``target_seconds`` in whole minutes, rounded up."""
+    target_seconds: int = 0
     breached_at: dt.datetime | None
     fulfilled_at: dt.datetime | None
 

@@ -8,11 +8,12 @@ from api.sla import clocks
 from api.sla.clocks import CALENDAR_TIME, Facts, Target, step
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+# Targets in seconds: an hour (warned ten minutes ahead), half an hour, two hours, four hours.
 TARGETS = {
-    "first_response": Target(60, False, 10),
-    "next_response": Target(30, False),
-    "periodic_update": Target(120, False),
-    "resolution": Target(240, False),
+    "first_response": Target(3600, False, 600),
+    "next_response": Target(1800, False),
+    "periodic_update": Target(7200, False),
+    "resolution": Target(14400, False),
 }
 
 
@@ -110,10 +111,10 @@ def test_no_moment_for_a_cycle_fulfilled_or_paused_before_it():
 
 def test_a_target_change_keeps_consumed_time_and_counts_the_rest_from_then():
     metrics, _ = _step({}, 0, status="new", previous=None)
-    urgent = {**TARGETS, "resolution": Target(120, False)}
+    urgent = {**TARGETS, "resolution": Target(7200, False)}
     changed, _ = _step(metrics, 100, targets=urgent)
     assert changed["resolution"].due_at == _at(120)
-    later = {**TARGETS, "resolution": Target(480, False)}
+    later = {**TARGETS, "resolution": Target(28800, False)}
     relaxed, _ = _step(changed, 110, targets=later)
     assert relaxed["resolution"].due_at == _at(480)
 
@@ -122,7 +123,7 @@ def test_a_later_due_instant_makes_a_breached_metric_run_again():
     metrics, _ = _step({}, 0, status="new", previous=None)
     breached, _ = _step(metrics, 250)
     assert breached["resolution"].state == "breached"
-    relaxed, _ = _step(breached, 251, targets={**TARGETS, "resolution": Target(600, False)})
+    relaxed, _ = _step(breached, 251, targets={**TARGETS, "resolution": Target(36000, False)})
     assert relaxed["resolution"].state == "running"
     assert relaxed["resolution"].due_at == _at(600)
 
@@ -151,4 +152,4 @@ def test_pauses_and_earlier_cycles_are_recorded_for_the_explanation():
     metrics, _ = _step(metrics, 80, public_agent_reply=True)
     periodic = metrics["periodic_update"]
     assert periodic.cycle == 2
-    assert periodic.earlier == (clocks.EarlierCycle(1, 120, _at(70), _at(80), None),)
+    assert periodic.earlier == (clocks.EarlierCycle(1, 7200, _at(70), _at(80), None),)
