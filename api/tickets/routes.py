@@ -255,7 +255,11 @@ class TicketController(Controller):
         await as_of_now(request, [ticket])
         return with_etag(ticket)
 
-    @get("/{ticket_id:int}/sla", operation_id="getTicketSla", opt=problems(404))
+    @get(
+        "/{ticket_id:int}/sla",
+        operation_id="getTicketSla",
+        opt={**problems(404), **response_examples(200, examples.SLA_EXPLANATION_RESPONSE)},
+    )
     async def get_ticket_sla(self, request: Req, ticket_id: FromPath[int]) -> TicketSlaExplanation:
         """Explain a ticket's SLA.
 
