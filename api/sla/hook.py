@@ -205,8 +205,13 @@ def late_targets(config: SlaConfig, before: Row | None, after: Row) -> dict[cloc
     previous = decode(after.get("sla"))
     if previous is None and after["status"] == "closed":
         return {}
-    policy = select(config.policies, after)
-    if policy is None:
+    return _late(select(config.policies, after), previous, before, after)
+
+
+def _late(
+    policy: Policy | None, previous: TicketSla | None, before: Row | None, after: Row
+) -> dict[clocks.MetricName, clocks.Target]:
+    if policy is None or before is None:
         return {}
     if (
         previous is not None
@@ -258,7 +263,7 @@ def sla_hook(change: TicketChange) -> Effects:
     targets = policy.targets_for(after["priority"])
     policy_clocks = config.clocks_for(policy)
     facts = _facts(change)
-    late = late_targets(config, change.before, after)
+    late = _late(policy, previous, change.before, after)
     stepped, moments = clocks.step(
         metrics,
         {n: t for n, t in targets.items() if n not in late},
