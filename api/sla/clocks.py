@@ -442,8 +442,11 @@ def catch_up(
     """
     metrics: dict[MetricName, Metric] = {}
     for facts in history:
+        # Overdue before the change (which may stop the clock), or at it (a reopen resuming a budget
+        # already spent): what the timer, or the change itself, would have recorded.
         metrics = {name: _breached_by(metric, facts.at) for name, metric in metrics.items()}
         metrics = advance(metrics, targets, clocks, facts)
+        metrics = {name: _breached_by(metric, facts.at) for name, metric in metrics.items()}
     moments = [
         Moment("breached", name, metric)
         for name, metric in metrics.items()

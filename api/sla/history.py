@@ -60,6 +60,8 @@ def facts_of(
                 replied = True
             elif at > created_at:  # the message the ticket was created with is not a later message
                 customer = True
+        if current == previous and not (replied or customer):
+            continue  # nothing the clocks see
         history.append(
             clocks.Facts(
                 at=at,

@@ -213,14 +213,18 @@ def _late(
 ) -> dict[clocks.MetricName, clocks.Target]:
     if policy is None or before is None:
         return {}
-    if (
+    targets = policy.targets_for(after["priority"])
+    if previous is not None and previous.measured is not None:
+        # A metric measured before but without state has not started yet (next response, updates).
+        return {n: t for n, t in targets.items() if n not in previous.measured}
+    if (  # a document written before ``measured`` was kept
         previous is not None
         and (previous.policy_id, previous.policy_version) == (policy.id, policy.version)
         and before["priority"] == after["priority"]
     ):
-        return {}  # the same targets as last time: a metric without state has not started yet
+        return {}
     measured = set() if previous is None else {m.metric for m in previous.metrics}
-    return {n: t for n, t in policy.targets_for(after["priority"]).items() if n not in measured}
+    return {n: t for n, t in targets.items() if n not in measured}
 
 
 def instants_history(ticket: Row) -> tuple[clocks.Facts, ...]:
@@ -284,6 +288,7 @@ def sla_hook(change: TicketChange) -> Effects:
         policy_version=policy.version,
         calendar_id=policy.calendar_id,
         calendar_version=None if calendar is None else calendar.version,
+        measured=list(targets),
         metrics=[_doc(name, metric) for name, metric in stepped.items()],
     )
     if sla == previous:  # unchanged: keep the stored text, so the writer sees no change

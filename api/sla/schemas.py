@@ -262,6 +262,9 @@ class TicketSla(msgspec.Struct, kw_only=True):
     calendar_id: uuid.UUID | None
     calendar_version: int | None
     """The version of the business calendar the business-time metrics were last computed with."""
+    measured: list[MetricName] | None = None
+    """The metrics the policy sets targets for at the ticket's priority, started or not (next response
+    and periodic updates have no entry in ``metrics`` until their first cycle starts)."""
     metrics: list[SlaMetric]
 
 

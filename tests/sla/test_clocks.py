@@ -8,8 +8,10 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.calendars import businesstime
 from api.sla import clocks
 from api.sla.clocks import CALENDAR_TIME, Facts, Target, step
+from api.sla.hook import BusinessTime
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 # Targets in seconds: an hour (warned ten minutes ahead), half an hour, two hours, four hours.
@@ -279,7 +281,7 @@ def _histories(draw):
     return history
 
 
-def _live(history, targets):
+def _live(history, targets, clocks_=_clocks):
     """The metrics as the hook computes them change by change, with the one timer firing at every
     moment in between (a change of nothing at that instant); and every moment reported."""
     metrics, reported = {}, []
@@ -288,9 +290,9 @@ def _live(history, targets):
             tick = Facts(
                 at=min(ahead.values()), created_at=T0, status=facts.previous_status, previous_status=None
             )
-            metrics, moments = step(metrics, targets, _clocks, tick)
+            metrics, moments = step(metrics, targets, clocks_, tick)
             reported += moments
-        metrics, moments = step(metrics, targets, _clocks, facts)
+        metrics, moments = step(metrics, targets, clocks_, facts)
         reported += moments
     return metrics, reported
 
@@ -340,3 +342,25 @@ def test_a_cycle_reports_at_most_one_breach_whatever_its_target_does(history, re
     for moment in reported:
         state = moment.metric_state
         assert state.started_at <= (state.warned_at or state.started_at)
+
+
+_OFFICE = BusinessTime(
+    businesstime.Schedule(
+        "Europe/Berlin",
+        weekly=tuple(businesstime.WeeklyInterval(day, 9 * 60, 17 * 60) for day in range(5)),
+        holidays=frozenset({dt.date(2026, 3, 3)}),
+    )
+)
+ALL_BUSINESS = {name: dataclasses.replace(target, business=True) for name, target in ALL.items()}
+
+
+def _office(business: bool) -> clocks.Clock:
+    return _OFFICE if business else CALENDAR_TIME
+
+
+@settings(max_examples=150, deadline=None)
+@given(_histories())
+def test_a_late_policy_catches_up_exactly_in_business_time_too(history):
+    metrics, _ = _live(history, ALL_BUSINESS, _office)
+    caught, _ = clocks.catch_up(history, ALL_BUSINESS, _office)
+    assert _without_warnings(caught) == _without_warnings(metrics)

@@ -56,7 +56,7 @@ def _metric(name: str, **state: Any) -> dict[str, Any]:
 
 
 OLD_DOCUMENT = {
-    "policy_id": str(uuid.uuid4()),
+    "policy_id": None,  # the seeded policy's
     "policy_version": 1,
     "calendar_id": None,
     "calendar_version": None,
@@ -100,10 +100,10 @@ async def _seed(url: str) -> tuple[uuid.UUID, int]:
             "INSERT INTO customers (name, email) VALUES ('Ada', 'ada@example.com') RETURNING id"
         )
         ticket_id = await conn.fetchval(
-            "INSERT INTO tickets (subject, requester_id, sla, search) "
-            "VALUES ('A', $1, $2::jsonb, ''::tsvector) RETURNING id",
+            "INSERT INTO tickets (subject, priority, requester_id, sla, search) "
+            "VALUES ('A', 'urgent', $1, $2::jsonb, ''::tsvector) RETURNING id",
             customer,
-            json.dumps(OLD_DOCUMENT),
+            json.dumps({**OLD_DOCUMENT, "policy_id": str(policy_id)}),
         )
     finally:
         await conn.close()
@@ -143,6 +143,7 @@ def test_targets_and_documents_move_to_seconds_and_back(fresh_database):
     assert msgspec.to_builtins(decode_targets(json.dumps(targets))) == converted  # the stored form decodes
 
     sla = msgspec.json.decode(document, type=TicketSla)
+    assert sla.measured == ["first_response", "resolution"]  # what its policy version sets for urgent
     first, resolution, following = sla.metrics
     assert (first.target_seconds, first.warning_seconds, first.first_breached_at) == (
         3600,
@@ -164,7 +165,7 @@ def test_targets_and_documents_move_to_seconds_and_back(fresh_database):
     assert targets == expected
     assert version["targets"] == expected
     restored = json.loads(document)
-    old = json.loads(json.dumps(OLD_DOCUMENT))
+    old = json.loads(json.dumps({**OLD_DOCUMENT, "policy_id": str(policy_id)}))
     old["metrics"][1]["warning_minutes"] = 0
     assert restored == old
 

@@ -8,7 +8,10 @@ a lead is dropped (0, no warning), as the API now refuses it.
 
 Each metric of each ticket's SLA document gains ``target_seconds`` and ``warning_seconds`` (the minutes
 fields stay, deprecated), ``first_breached_at`` (the breach a cycle reported: its ``breached_at``) and
-``cancelled_at`` (null); each earlier cycle gains ``target_seconds`` and ``cancelled_at``.
+``cancelled_at`` (null); each earlier cycle gains ``target_seconds`` and ``cancelled_at``. Each document
+gains ``measured``: the metrics its policy version sets targets for at the ticket's priority (read from
+``sla_policy_versions``; left out when that version is not recorded), so that a metric not started yet
+is told from one a policy starts measuring late.
 
 The downgrade converts back (rounding seconds up to whole minutes), drops the metrics and targets the
 earlier code does not know (requester wait, total resolution, the unpaused periodic update), turns a
@@ -113,6 +116,19 @@ CREATE FUNCTION pg_temp.sla_document(doc jsonb, up boolean) RETURNS jsonb LANGUA
 $$
 """
 
+# The metrics each ticket's policy version measures at its priority, in the clocks' order.
+_MEASURED = """
+UPDATE tickets t SET sla = t.sla || jsonb_build_object('measured', (
+    SELECT coalesce(jsonb_agg(k ORDER BY array_position(ARRAY[
+               'first_response', 'next_response', 'periodic_update', 'periodic_update_unpaused',
+               'requester_wait', 'resolution', 'total_resolution'], k)), '[]'::jsonb)
+    FROM jsonb_object_keys(v.document -> 'targets' -> t.priority) k))
+FROM sla_policy_versions v
+WHERE t.sla IS NOT NULL AND NOT t.sla ? 'measured'
+  AND v.policy_id = (t.sla ->> 'policy_id')::uuid AND v.version = (t.sla ->> 'policy_version')::int
+  AND jsonb_typeof(v.document -> 'targets' -> t.priority) = 'object'
+"""
+
 
 def _convert(up: bool) -> None:
     for function in (_TARGET_UP, _TARGET_DOWN, _TARGETS, _METRIC_UP, _METRIC_DOWN, _DOCUMENTS):
@@ -124,6 +140,7 @@ def _convert(up: bool) -> None:
         f"pg_temp.sla_targets(document -> 'targets', {flag})) WHERE document ? 'targets'"
     )
     op.execute(f"UPDATE tickets SET sla = pg_temp.sla_document(sla, {flag}) WHERE sla IS NOT NULL")
+    op.execute(_MEASURED if up else "UPDATE tickets SET sla = sla - 'measured' WHERE sla ? 'measured'")
     for name in ("sla_document", "sla_metric_down", "sla_metric_up", "sla_targets", "sla_target_down"):
         op.execute(f"DROP FUNCTION pg_temp.{name}")
     op.execute("DROP FUNCTION pg_temp.sla_target_up")
