@@ -185,6 +185,7 @@ async def test_a_relaxed_target_lets_a_breached_cycle_run_again_but_it_breaches_
     first = metric_of(await _ticket(client, headers, ticket["id"]), "first_response")
     assert first["state"] == "breached"
     breached_at = first["breached_at"]
+    assert first["first_breached_at"] == breached_at
 
     targets = {"urgent": {"first_response": {"minutes": 60}}}
     r = await client.patch(f"{POLICIES}/{policy['id']}", json={"targets": targets}, headers=admin_headers)
@@ -204,6 +205,7 @@ async def test_a_relaxed_target_lets_a_breached_cycle_run_again_but_it_breaches_
     await fire_due_timers(engine, settings)
     first = metric_of(await _ticket(client, headers, ticket["id"]), "first_response")
     assert first["state"] == "breached"  # overdue again, and shown so…
+    assert _instant(first["first_breached_at"]) < _instant(first["breached_at"])
     assert (await moments_of(client, headers, ticket["id"])) == [("sla.breached", "first_response")]  # …once
 
 
