@@ -95,14 +95,14 @@ ROUTES = [
         "POST",
         f"/v1/business-calendars/{X}/due",
         {"start": "2025-01-01T00:00:00Z", "minutes": 60},
-        ADMIN,
+        BOTH,
     ),
     (
         "computeBusinessCalendarElapsed",
         "POST",
         f"/v1/business-calendars/{X}/elapsed",
         {"from": "2025-01-01T00:00:00Z", "to": "2025-01-02T00:00:00Z"},
-        ADMIN,
+        BOTH,
     ),
 ]
 

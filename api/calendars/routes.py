@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Body, FromPath, QueryParameter, RawBody
 
-from api.auth.guards import ADMIN_ONLY
+from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
 from api.calendars import service
 from api.calendars.ical import MAX_YEARS
@@ -322,7 +322,7 @@ class BusinessCalendarController(Controller):
         "/{calendar_id:uuid}/due",
         status_code=200,
         operation_id="computeBusinessCalendarDue",
-        opt=problems(404),
+        opt={**ANY_ROLE, **problems(404)},
     )
     async def compute_due(
         self,
@@ -336,7 +336,8 @@ class BusinessCalendarController(Controller):
 
         From `start`, count `minutes` of open time (outside `pauses`): `due_at` is the first instant at
         which they have all counted, and `intervals` the counted intervals. A start outside hours counts
-        from the next opening; a budget used up exactly at closing is due at closing.
+        from the next opening; a budget used up exactly at closing is due at closing. Agents may ask too
+        (it computes and changes nothing).
         """
         return await run_once(
             tx, request, idempotency_key, data, lambda: service.compute_due(tx, calendar_id, data)
@@ -346,7 +347,7 @@ class BusinessCalendarController(Controller):
         "/{calendar_id:uuid}/elapsed",
         status_code=200,
         operation_id="computeBusinessCalendarElapsed",
-        opt=problems(404),
+        opt={**ANY_ROLE, **problems(404)},
     )
     async def compute_elapsed(
         self,
@@ -359,7 +360,8 @@ class BusinessCalendarController(Controller):
         """How much business time lies between two instants?
 
         Counts open time between `from` and `to` outside `pauses`, and explains every stretch that did
-        not count: `outside_hours`, `holiday` or `paused`.
+        not count: `outside_hours`, `holiday` or `paused`. Agents may ask too (it computes and changes
+        nothing).
         """
         return await run_once(
             tx, request, idempotency_key, data, lambda: service.compute_elapsed(tx, calendar_id, data)

@@ -19,8 +19,8 @@ from api.calendars.cache import CalendarCache, LoadedCalendar
 from api.calendars.store import load_schedule
 from api.listener import Listener
 from api.sla.hook import BusinessTime, Calendar, SlaConfig, decode
-from api.sla.policies import Policy
-from api.sla.schemas import Conditions, Targets
+from api.sla.policies import Policy, decode_targets
+from api.sla.schemas import Conditions
 
 CHANNEL = "helpdesk_sla_changed"
 
@@ -38,7 +38,7 @@ async def load(raw: asyncpg.Connection | asyncpg.Pool) -> SlaConfig:
             version=row["version"],
             calendar_id=row["calendar_id"],
             conditions=msgspec.json.decode(row["conditions"], type=Conditions),
-            targets={str(k): v for k, v in msgspec.json.decode(row["targets"], type=Targets).items()},
+            targets={str(k): v for k, v in decode_targets(row["targets"]).items()},
         )
         for row in rows
     )

@@ -27,7 +27,7 @@ from api.sla import clocks
 from api.sla.policies import Policy, select
 from api.sla.schemas import SlaCycle, SlaMetric, SlaPause, TicketSla
 from api.tickets import store
-from api.tickets.seam import Effects, Hook, TicketChange
+from api.tickets.seam import Effects, Hook, Row, TicketChange
 
 MOMENT = "sla"
 """The kind of a ticket's one SLA timer (key ``""``), due at its next warning or breach instant."""
@@ -74,6 +74,9 @@ class SlaConfig:
     calendars: Mapping[uuid.UUID, Calendar] = field(default_factory=dict)
     earlier_calendars: Mapping[tuple[uuid.UUID, int], Calendar] = field(default_factory=dict)
     """Past calendar versions tickets were computed with (loaded by re-evaluation)."""
+    histories: Mapping[int, tuple[clocks.Facts, ...]] = field(default_factory=dict)
+    """What happened to tickets a policy starts applying to late, by ticket id (``api/sla/history.py``
+    loads it for the changes that need it; without it, the instants kept on the ticket stand in)."""
 
     def calendar_ids(self) -> set[uuid.UUID]:
         return {p.calendar_id for p in self.policies if p.calendar_id is not None}
@@ -114,25 +117,34 @@ def decode(document: str | None) -> TicketSla | None:
     return None if document is None else msgspec.json.decode(document, type=TicketSla)
 
 
-def _metric(doc: SlaMetric) -> clocks.Metric:
+def clock_metric(doc: SlaMetric) -> clocks.Metric:
     return clocks.Metric(
         cycle=doc.cycle,
-        target_minutes=doc.target_minutes,
+        target_seconds=doc.target_seconds,
         business=doc.business,
-        warning_minutes=doc.warning_minutes,
+        warning_seconds=doc.warning_seconds,
         started_at=doc.started_at,
         consumed_seconds=doc.consumed_seconds,
         running_since=doc.running_since,
         due_at=doc.due_at,
         warned_at=doc.warned_at,
         breached_at=doc.breached_at,
+        first_breached_at=doc.first_breached_at,
         fulfilled_at=doc.fulfilled_at,
+        cancelled_at=doc.cancelled_at,
         pauses=tuple(clocks.Pause(p.start, p.end, p.reason) for p in doc.pauses),
         earlier=tuple(
-            clocks.EarlierCycle(c.cycle, c.target_minutes, c.started_at, c.fulfilled_at, c.breached_at)
+            clocks.EarlierCycle(
+                c.cycle, c.target_seconds, c.started_at, c.fulfilled_at, c.breached_at, c.cancelled_at
+            )
             for c in doc.earlier_cycles
         ),
     )
+
+
+def _minutes(seconds: int) -> int:
+    """Whole minutes, rounded up: what the deprecated ``*_minutes`` fields show."""
+    return -(-seconds // 60)
 
 
 def _doc(name: clocks.MetricName, metric: clocks.Metric) -> SlaMetric:
@@ -140,25 +152,31 @@ def _doc(name: clocks.MetricName, metric: clocks.Metric) -> SlaMetric:
         metric=name,
         cycle=metric.cycle,
         state=metric.state,
-        target_minutes=metric.target_minutes,
+        target_minutes=_minutes(metric.target_seconds),
+        target_seconds=metric.target_seconds,
         business=metric.business,
-        warning_minutes=metric.warning_minutes,
+        warning_minutes=_minutes(metric.warning_seconds),
+        warning_seconds=metric.warning_seconds,
         started_at=metric.started_at,
         running_since=metric.running_since,
         consumed_seconds=metric.consumed_seconds,
         due_at=metric.due_at,
         warned_at=metric.warned_at,
         breached_at=metric.breached_at,
+        first_breached_at=metric.first_breached_at,
         fulfilled_at=metric.fulfilled_at,
+        cancelled_at=metric.cancelled_at,
         pauses=[SlaPause(start=p.start, end=p.end, reason=p.reason) for p in metric.pauses],
         remaining_seconds=None,  # filled in when a response is made (api/sla/render.py)
         earlier_cycles=[
             SlaCycle(
                 cycle=c.cycle,
-                target_minutes=c.target_minutes,
+                target_minutes=_minutes(c.target_seconds),
+                target_seconds=c.target_seconds,
                 started_at=c.started_at,
                 fulfilled_at=c.fulfilled_at,
                 breached_at=c.breached_at,
+                cancelled_at=c.cancelled_at,
             )
             for c in metric.earlier
         ],
@@ -178,6 +196,57 @@ def _facts(change: TicketChange) -> clocks.Facts:
     )
 
 
+def late_targets(config: SlaConfig, before: Row | None, after: Row) -> dict[clocks.MetricName, clocks.Target]:
+    """The targets a change makes apply to a ticket that already has a past, with no state for them yet:
+    a policy (or policy version, or priority) that starts applying after the facts. Their clocks are
+    caught up from what already happened (:func:`clocks.catch_up`) rather than started now."""
+    if before is None:
+        return {}  # a new ticket has no past
+    previous = decode(after.get("sla"))
+    if previous is None and after["status"] == "closed":
+        return {}
+    return _late(select(config.policies, after), previous, before, after)
+
+
+def _late(
+    policy: Policy | None, previous: TicketSla | None, before: Row | None, after: Row
+) -> dict[clocks.MetricName, clocks.Target]:
+    if policy is None or before is None:
+        return {}
+    targets = policy.targets_for(after["priority"])
+    if previous is not None and previous.measured is not None:
+        # A metric measured before but without state has not started yet (next response, updates).
+        return {n: t for n, t in targets.items() if n not in previous.measured}
+    if (  # a document written before ``measured`` was kept
+        previous is not None
+        and (previous.policy_id, previous.policy_version) == (policy.id, policy.version)
+        and before["priority"] == after["priority"]
+    ):
+        return {}
+    measured = set() if previous is None else {m.metric for m in previous.metrics}
+    return {n: t for n, t in targets.items() if n not in measured}
+
+
+def instants_history(ticket: Row) -> tuple[clocks.Facts, ...]:
+    """The clock facts the instants kept on a ticket tell (creation, first public agent reply, last
+    resolution): what stands in for its history when none was loaded. It knows no pauses and no
+    customer messages."""
+    created = ticket["created_at"]
+    history = [clocks.Facts(at=created, created_at=created, status="new", previous_status=None)]
+    later = []
+    if ticket["first_agent_reply_at"] is not None:
+        later.append((ticket["first_agent_reply_at"], "open", True))
+    if ticket["resolved_at"] is not None:
+        later.append((ticket["resolved_at"], "resolved", False))
+    for at, status, replied in sorted(later):
+        history.append(
+            clocks.Facts(
+                at=at, created_at=created, status=status, previous_status=None, public_agent_reply=replied
+            )
+        )
+    return tuple(history)
+
+
 def sla_hook(change: TicketChange) -> Effects:
     config: SlaConfig = change.config.sla or EMPTY
     after = change.after
@@ -194,25 +263,37 @@ def sla_hook(change: TicketChange) -> Effects:
         return Effects(fields=dict(_NO_SLA), events=[_updated(change, previous, None, dict(_NO_SLA))])
     metrics: dict[clocks.MetricName, clocks.Metric] = {}
     if previous is not None:
-        metrics = {m.metric: _metric(m) for m in previous.metrics}
+        metrics = {m.metric: clock_metric(m) for m in previous.metrics}
+    targets = policy.targets_for(after["priority"])
+    policy_clocks = config.clocks_for(policy)
+    facts = _facts(change)
+    late = _late(policy, previous, change.before, after)
     stepped, moments = clocks.step(
         metrics,
-        policy.targets_for(after["priority"]),
-        config.clocks_for(policy),
-        _facts(change),
+        {n: t for n, t in targets.items() if n not in late},
+        policy_clocks,
+        facts,
         config.previous_clocks(policy, previous),
     )
+    if late:
+        assert change.before is not None
+        history = config.histories.get(after["id"]) or instants_history(change.before)
+        caught, caught_moments = clocks.catch_up(history, late, policy_clocks)
+        caught, live = clocks.step(caught, late, policy_clocks, facts)
+        stepped = {n: m for n in clocks.METRICS if (m := stepped.get(n) or caught.get(n)) is not None}
+        moments += caught_moments + live
     calendar = config.calendar_for(policy)
     sla = TicketSla(
         policy_id=policy.id,
         policy_version=policy.version,
         calendar_id=policy.calendar_id,
         calendar_version=None if calendar is None else calendar.version,
+        measured=list(targets),
         metrics=[_doc(name, metric) for name, metric in stepped.items()],
     )
     if sla == previous:  # unchanged: keep the stored text, so the writer sees no change
         return Effects(timers=_timers(stepped))
-    running_dues = [m.due_at for m in stepped.values() if m.due_at is not None and m.fulfilled_at is None]
+    running_dues = [m.due_at for m in stepped.values() if m.due_at is not None and not m.ended]
     fields: dict[str, Any] = {
         "sla": msgspec.json.encode(sla).decode(),
         "sla_due_at": min(running_dues, default=None),
@@ -230,9 +311,9 @@ def _targets_changed(previous: TicketSla | None, current: TicketSla) -> bool:
         return True
     if (previous.policy_id, previous.policy_version) != (current.policy_id, current.policy_version):
         return True
-    before = {m.metric: (m.target_minutes, m.business) for m in previous.metrics}
+    before = {m.metric: (m.target_seconds, m.business) for m in previous.metrics}
     return any(
-        before.get(m.metric, (m.target_minutes, m.business)) != (m.target_minutes, m.business)
+        before.get(m.metric, (m.target_seconds, m.business)) != (m.target_seconds, m.business)
         for m in current.metrics
     )
 
@@ -273,16 +354,25 @@ def _event(change: TicketChange, sla: TicketSla, moment: clocks.Moment, fields: 
     return NewEvent(type=_EVENT_TYPE[moment.kind], ticket_id=ticket["id"], ctx=change.ctx, data=data)
 
 
+def _result(metric: SlaMetric) -> str:
+    if metric.breached_at is not None:
+        return "breached"
+    return "cancelled" if metric.cancelled_at is not None else "met"
+
+
 def outcome(document: str | None) -> dict[str, Any] | None:
-    """What ``ticket.resolved`` says of the SLA: met or breached, per metric and overall."""
+    """What ``ticket.resolved`` says of the SLA, per metric and overall: ``breached`` when the cycle went
+    overdue, ``cancelled`` when resolving ended it unanswered (next response, periodic updates), else
+    ``met``; overall ``breached`` when any metric is."""
     sla = decode(document)
     if sla is None:
         return None
     metrics = [
         {
             "metric": m.metric,
-            "result": "breached" if m.breached_at is not None else "met",
+            "result": _result(m),
             "target_minutes": m.target_minutes,
+            "target_seconds": m.target_seconds,
             "breached_at": msgspec.to_builtins(m.breached_at),
             "fulfilled_at": msgspec.to_builtins(m.fulfilled_at),
         }

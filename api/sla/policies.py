@@ -7,8 +7,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from api.sla import clocks
-from api.sla.schemas import Condition, Conditions, PriorityTargets
+from api.sla.schemas import (
+    Condition,
+    Conditions,
+    PriorityTargets,
+    Target,
+    TargetInput,
+    Targets,
+    TargetsInput,
+)
 
 Test = Callable[[Mapping[str, Any]], bool]
 """A policy condition, compiled (see :func:`_test`)."""
@@ -47,8 +57,44 @@ def _clock_targets(found: PriorityTargets) -> dict[clocks.MetricName, clocks.Tar
         target = getattr(found, name)
         if target is not None:
             business = target.time == "business"
-            result[name] = clocks.Target(target.minutes, business, target.warning_minutes)
+            result[name] = clocks.Target(target.seconds, business, target.warning_seconds)
     return result
+
+
+def target_seconds(given: TargetInput) -> tuple[int | None, int]:
+    """A written target's length and warning lead in seconds (``seconds`` wins over the older
+    ``minutes``); the length is None when neither is given."""
+    seconds = given.seconds if given.seconds is not msgspec.UNSET else None
+    if seconds is None and given.minutes is not msgspec.UNSET:
+        seconds = given.minutes * 60
+    lead = 0
+    if given.warning_seconds is not msgspec.UNSET:
+        lead = given.warning_seconds
+    elif given.warning_minutes is not msgspec.UNSET:
+        lead = given.warning_minutes * 60
+    return seconds, lead
+
+
+def stored_targets(given: TargetsInput) -> Targets:
+    """Targets as a policy keeps and shows them: in seconds (a target without a length is dropped)."""
+    result: Targets = {}
+    for priority, metrics in given.items():
+        converted: dict[str, Target] = {}
+        for name in clocks.METRICS:
+            target = getattr(metrics, name)
+            if target is None:
+                continue
+            seconds, lead = target_seconds(target)
+            if seconds is not None:
+                converted[name] = Target(seconds=seconds, time=target.time, warning_seconds=lead)
+        result[priority] = PriorityTargets(**converted)
+    return result
+
+
+def decode_targets(document: str | bytes) -> Targets:
+    """Stored targets: in seconds since migration 0340_sla_results; a policy written in minutes (by an
+    older process during a rolling deploy) reads the same."""
+    return stored_targets(msgspec.json.decode(document, type=TargetsInput))
 
 
 def _test(condition: Condition) -> Test:
@@ -83,9 +129,12 @@ def matches(policy: Policy, ticket: Mapping[str, Any]) -> bool:
 
 
 def select(policies: Sequence[Policy], ticket: Mapping[str, Any]) -> Policy | None:
-    """The first active policy (in position order) whose conditions the ticket meets."""
+    """The first active policy (in position order) whose conditions the ticket meets and that sets a
+    target for its priority: a policy with nothing to measure for the ticket never leaves it silently
+    without clocks, the next one applies."""
+    priority = ticket["priority"]
     for policy in policies:
-        if matches(policy, ticket):
+        if policy.targets_for(priority) and matches(policy, ticket):
             return policy
     return None
 

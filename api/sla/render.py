@@ -10,24 +10,33 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import asyncpg
+import msgspec
 
 from api.calendars.cache import CalendarCache
+from api.calendars.schemas import Holiday
 from api.calendars.store import load_schedule
 from api.sla import clocks
 from api.sla.hook import BusinessTime
 from api.sla.schemas import SlaMetric, TicketSla
 
+HolidayNames = Callable[[dt.date], str | None]
+"""The name of the holiday on a local date of the calendar (None: no holiday, or an unnamed one)."""
+
+
+def no_holiday_names(_day: dt.date) -> str | None:
+    return None
+
 
 def remaining_seconds(metric: SlaMetric, clock: clocks.Clock, now: dt.datetime) -> float | None:
-    """SLA time left at ``now``: negative (wall-clock time past due) once overdue; null when fulfilled."""
-    if metric.fulfilled_at is not None:
+    """SLA time left at ``now``: negative (wall-clock time past due) once overdue; null when ended."""
+    if metric.fulfilled_at is not None or metric.cancelled_at is not None:
         return None
     if metric.running_since is not None and metric.due_at is not None and now >= metric.due_at:
         return -(now - metric.due_at).total_seconds()
-    left = dt.timedelta(minutes=metric.target_minutes) - dt.timedelta(seconds=metric.consumed_seconds)
+    left = dt.timedelta(seconds=metric.target_seconds) - dt.timedelta(seconds=metric.consumed_seconds)
     if metric.running_since is not None:
         left -= clock.elapsed(metric.running_since, now)
     return left.total_seconds()
@@ -61,3 +70,32 @@ async def complete(slas: Iterable[TicketSla | None], found: Clocks, now: dt.date
         for metric in sla.metrics:
             clock = business if metric.business else clocks.CALENDAR_TIME
             metric.remaining_seconds = remaining_seconds(metric, clock, now)
+
+
+# The version the SLA was computed with; the current calendar when that version is not recorded.
+_HOLIDAYS = """
+SELECT holidays FROM (
+    SELECT 0 AS preference, holidays::text FROM business_calendar_versions
+    WHERE calendar_id = $1 AND version = $2
+    UNION ALL
+    SELECT 1, holidays::text FROM business_calendars WHERE id = $1
+) found ORDER BY preference LIMIT 1
+"""
+
+
+async def holiday_names(raw: asyncpg.Connection | asyncpg.Pool, sla: TicketSla) -> HolidayNames:
+    """The holiday names of the calendar version the ticket's SLA was computed with (the explanation
+    names the holiday that closed a stretch)."""
+    if sla.calendar_id is None:
+        return no_holiday_names
+    document = await raw.fetchval(_HOLIDAYS, sla.calendar_id, sla.calendar_version or 0)
+    if document is None:
+        return no_holiday_names
+    holidays = msgspec.json.decode(document, type=list[Holiday], strict=False)
+    dated = {h.date: h.name for h in holidays if not h.yearly and h.name}
+    yearly = {(h.date.month, h.date.day): h.name for h in holidays if h.yearly and h.name}
+
+    def name(day: dt.date) -> str | None:
+        return dated.get(day) or yearly.get((day.month, day.day))
+
+    return name

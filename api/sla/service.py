@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.db import raw_connection, raw_transaction
 from api.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
-from api.sla import condition_values, reevaluation
+from api.sla import clocks, condition_values, reevaluation
 from api.sla.cache import CHANNEL
+from api.sla.policies import decode_targets, stored_targets, target_seconds
 from api.sla.schemas import (
     Conditions,
     SlaPolicyCreate,
@@ -22,6 +23,7 @@ from api.sla.schemas import (
     SlaPolicyRead,
     SlaPolicyUpdate,
     Targets,
+    TargetsInput,
 )
 
 _COLUMNS = (
@@ -40,14 +42,44 @@ def _to_read(row: asyncpg.Record) -> SlaPolicyRead:
         active=row["active"],
         calendar_id=row["calendar_id"],
         conditions=msgspec.json.decode(row["conditions"], type=Conditions),
-        targets=msgspec.json.decode(row["targets"], type=Targets),
+        targets=decode_targets(row["targets"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
 
 
-def _validate(conditions: Conditions, targets: Targets, calendar_id: uuid.UUID | None) -> None:
+def _target_errors(targets: TargetsInput) -> list[FieldError]:
+    """What makes written targets unusable: no length, two lengths, or a warning lead that leaves no
+    time to warn in (at least as long as the target: the warning would fall before the cycle starts)."""
     errors = []
+    for priority, metrics in targets.items():
+        for name in clocks.METRICS:
+            target = getattr(metrics, name)
+            if target is None:
+                continue
+            path = f"$.targets.{priority}.{name}"
+            if target.seconds is not msgspec.UNSET and target.minutes is not msgspec.UNSET:
+                errors.append(FieldError("body", f"{path}.minutes", "give seconds or minutes, not both"))
+                continue
+            if target.warning_seconds is not msgspec.UNSET and target.warning_minutes is not msgspec.UNSET:
+                message = "give warning_seconds or warning_minutes, not both"
+                errors.append(FieldError("body", f"{path}.warning_minutes", message))
+                continue
+            seconds, lead = target_seconds(target)
+            if seconds is None:
+                errors.append(FieldError("body", f"{path}.seconds", "required: the target in seconds"))
+            elif lead >= seconds:
+                field = (
+                    "warning_minutes" if target.warning_minutes is not msgspec.UNSET else "warning_seconds"
+                )
+                message = f"the warning lead must be shorter than the target ({seconds} s)"
+                errors.append(FieldError("body", f"{path}.{field}", message))
+    return errors
+
+
+def _validate(
+    conditions: Conditions, targets: Targets, calendar_id: uuid.UUID | None, errors: list[FieldError]
+) -> None:
     for group in ("all", "any"):
         for i, condition in enumerate(getattr(conditions, group)):
             tag = condition.field == "tags"
@@ -59,7 +91,7 @@ def _validate(conditions: Conditions, targets: Targets, calendar_id: uuid.UUID |
                 errors.append(FieldError("body", f"$.conditions.{group}[{i}].value", problem))
     if calendar_id is None:
         for priority, metrics in targets.items():
-            for name in ("first_response", "next_response", "periodic_update", "resolution"):
+            for name in clocks.METRICS:
                 target = getattr(metrics, name)
                 if target is not None and target.time == "business":
                     path = f"$.targets.{priority}.{name}.time"
@@ -94,7 +126,8 @@ async def _record_version(raw: asyncpg.Connection, read: SlaPolicyRead) -> None:
 
 
 async def create_policy(conn: AsyncConnection, data: SlaPolicyCreate) -> SlaPolicyRead:
-    _validate(data.conditions, data.targets, data.calendar_id)
+    targets = stored_targets(data.targets)
+    _validate(data.conditions, targets, data.calendar_id, _target_errors(data.targets))
     raw = await raw_transaction(conn)
     await _check_calendar(raw, data.calendar_id)
     row = await raw.fetchrow(
@@ -105,7 +138,7 @@ async def create_policy(conn: AsyncConnection, data: SlaPolicyCreate) -> SlaPoli
         data.active,
         data.calendar_id,
         _json(data.conditions),
-        _json(data.targets),
+        _json(targets),
     )
     read = _to_read(row)
     await _record_version(raw, read)
@@ -149,10 +182,14 @@ async def update_policy(
             headers={"ETag": f'"{current.version}"'},
         )
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    errors = []
+    if "targets" in changes:
+        errors = _target_errors(changes["targets"])
+        changes["targets"] = stored_targets(changes["targets"])
     merged = msgspec.structs.replace(current, **changes)
-    if merged == current:
+    if merged == current and not errors:
         return current
-    _validate(merged.conditions, merged.targets, merged.calendar_id)
+    _validate(merged.conditions, merged.targets, merged.calendar_id, errors)
     await _check_calendar(raw, merged.calendar_id)
     row = await raw.fetchrow(
         "UPDATE sla_policies SET name = $2, position = $3, active = $4, calendar_id = $5, "

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import msgspec
 from litestar.openapi.spec import Example
+
+from api.calendars.businesstime import Schedule
+from api.sla.explain import explain
+from api.sla.hook import BusinessTime
+from api.sla.schemas import TicketSla
 
 TICKET: dict[str, Any] = {
     "id": 1042,
@@ -43,15 +50,19 @@ TICKET: dict[str, Any] = {
                 "cycle": 1,
                 "state": "fulfilled",
                 "target_minutes": 60,
+                "target_seconds": 3600,
                 "business": True,
                 "warning_minutes": 15,
+                "warning_seconds": 900,
                 "started_at": "2026-11-20T09:14:03.120000Z",
                 "running_since": None,
                 "consumed_seconds": 1028.884,
                 "due_at": None,
                 "warned_at": None,
                 "breached_at": None,
+                "first_breached_at": None,
                 "fulfilled_at": "2026-11-20T09:31:12.004000Z",
+                "cancelled_at": None,
                 "pauses": [],
                 "earlier_cycles": [],
                 "remaining_seconds": None,
@@ -61,15 +72,19 @@ TICKET: dict[str, Any] = {
                 "cycle": 1,
                 "state": "running",
                 "target_minutes": 480,
+                "target_seconds": 28800,
                 "business": True,
                 "warning_minutes": 60,
+                "warning_seconds": 3600,
                 "started_at": "2026-11-20T09:14:03.120000Z",
                 "running_since": "2026-11-20T10:02:44.870000Z",
                 "consumed_seconds": 1800.0,
                 "due_at": "2026-11-20T17:32:44.870000Z",
                 "warned_at": None,
                 "breached_at": None,
+                "first_breached_at": None,
                 "fulfilled_at": None,
+                "cancelled_at": None,
                 "pauses": [
                     {
                         "start": "2026-11-20T09:44:03.120000Z",
@@ -135,6 +150,19 @@ COMMENT = [
 
 
 TICKET_RESPONSE = {"ticket": Example(summary="A ticket", value=TICKET)}
+
+
+def _explanation() -> dict[str, Any]:
+    """The example ticket's SLA as ``explain`` gives it, half an hour after its last change (its calendar:
+    always open in Berlin), so the example is what the code answers."""
+    sla = msgspec.convert(TICKET["sla"], TicketSla)
+    calendar = BusinessTime(Schedule("Europe/Berlin", always_open=True))
+    now = dt.datetime(2026, 11, 20, 10, 32, 44, 870000, tzinfo=dt.UTC)
+    explained = explain(TICKET["id"], sla, calendar, now, "Europe/Berlin")
+    return msgspec.to_builtins(explained)  # type: ignore[no-any-return]
+
+
+SLA_EXPLANATION_RESPONSE = {"explanation": Example(summary="A ticket's SLA explained", value=_explanation())}
 LIST_RESPONSE = {
     "page": Example(
         summary="First page with a total",

@@ -266,13 +266,18 @@ class TicketController(Controller):
         await as_of_now(request, [ticket])
         return with_etag(ticket)
 
-    @get("/{ticket_id:int}/sla", operation_id="getTicketSla", opt=problems(404))
+    @get(
+        "/{ticket_id:int}/sla",
+        operation_id="getTicketSla",
+        opt={**problems(404), **response_examples(200, examples.SLA_EXPLANATION_RESPONSE)},
+    )
     async def get_ticket_sla(self, request: Req, ticket_id: FromPath[int]) -> TicketSlaExplanation:
         """Explain a ticket's SLA.
 
         The policy and calendar versions used and, per metric, every stretch of the current cycle that
-        counted or did not (outside hours, holiday, paused by a status) and the open intervals still ahead
-        of the due instant. 404 when no SLA policy applies to the ticket.
+        counted or did not (outside hours, the holiday by name, paused by a status), the open intervals
+        still ahead of the due instant, the warning instant, and a one-line summary; every instant in UTC
+        and in the calendar's local time. 404 when no SLA policy applies to the ticket.
         """
         state = request.app.state
         pool = statement_pool(state)
@@ -281,7 +286,8 @@ class TicketController(Controller):
             raise NotFound(f"No SLA policy applies to ticket {ticket_id}.")
         business = await render.Clocks(pool, state.calendar_cache).business(ticket.sla)
         zone = business.schedule.time_zone if isinstance(business, BusinessTime) else None
-        return explain(ticket_id, ticket.sla, business, utcnow(), zone)
+        names = await render.holiday_names(pool, ticket.sla)
+        return explain(ticket_id, ticket.sla, business, utcnow(), zone, names)
 
     @patch(
         "/{ticket_id:int}",

@@ -29,6 +29,7 @@ from api.events.service import (
     record_events,
 )
 from api.settings import Settings
+from api.sla import history as sla_history
 from api.sla.hook import SLA, SlaConfig
 from api.tickets import hooks, lifecycle, seam, store
 from api.tickets.schemas import TicketCreate, TicketRead, TicketUpdate
@@ -405,6 +406,7 @@ async def apply(
     row (the old one when nothing changes)."""
     at = at or utcnow()
     after = await _after(raw, row, write, at)
+    config = await sla_history.attach(raw, config, [(row, after)], at)
     resolver = None
     if after["status"] == lifecycle.RESOLVED and row["status"] != lifecycle.RESOLVED:
         resolver = await _resolver(raw, ctx, after)
@@ -500,6 +502,7 @@ async def apply_hooks(
     """Run the hooks over locked tickets that nothing else changes and write every resulting change, as
     :func:`apply` would one by one; returns how many tickets changed."""
     at = utcnow()
+    config = await sla_history.attach(raw, config, [(row, row) for row in rows], at)
     outcomes: dict[int, seam.Outcome] = {}
     changed: dict[int, seam.Outcome] = {}
     for row in rows:

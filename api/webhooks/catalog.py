@@ -94,12 +94,20 @@ class TicketCommentedData(msgspec.Struct, kw_only=True):
 
 
 SlaResult = Literal["met", "breached"]
+SlaMetricResult = Literal["met", "breached", "cancelled"]
 
 
 class SlaMetricOutcome(msgspec.Struct, kw_only=True):
     metric: MetricName
-    result: SlaResult
+    result: Annotated[
+        SlaMetricResult,
+        msgspec.Meta(
+            description="`cancelled`: resolving ended the cycle unanswered (next response, periodic updates)."
+        ),
+    ]
     target_minutes: int
+    """Deprecated: ``target_seconds`` in whole minutes, rounded up."""
+    target_seconds: int = 0
     breached_at: dt.datetime | None
     fulfilled_at: dt.datetime | None
 

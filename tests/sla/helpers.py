@@ -88,7 +88,9 @@ async def age(database_url, ticket_id, delta):
                         due_at=back(m.due_at),
                         warned_at=back(m.warned_at),
                         breached_at=back(m.breached_at),
+                        first_breached_at=back(m.first_breached_at),
                         fulfilled_at=back(m.fulfilled_at),
+                        cancelled_at=back(m.cancelled_at),
                         pauses=[
                             msgspec.structs.replace(p, start=p.start - delta, end=back(p.end))
                             for p in m.pauses

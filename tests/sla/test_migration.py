@@ -14,7 +14,7 @@ import msgspec
 from api.db import asyncpg_dsn
 from api.migrations import downgrade, upgrade
 from api.sla import clocks
-from api.sla.hook import _metric, decode
+from api.sla.hook import clock_metric, decode
 
 T0 = dt.datetime(2030, 1, 1, 12, tzinfo=dt.UTC)
 
@@ -157,7 +157,7 @@ def test_the_downgrade_rebuilds_what_the_clocks_say_is_ahead():
     for name, document in (("A", A), ("B", B)):
         sla = decode(document)
         assert sla is not None
-        moments = clocks.next_moments({m.metric: _metric(m) for m in sla.metrics})
+        moments = clocks.next_moments({m.metric: clock_metric(m) for m in sla.metrics})
         assert {(kinds[kind], str(metric)): due for (kind, metric), due in moments.items()} == LEGACY[name]
 
 
