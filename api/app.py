@@ -25,6 +25,7 @@ from api.db import create_engine, create_statement_pool, listen_dsn, provide_tra
 from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
+from api.features import HookConfig
 from api.jobs import build_jobs
 from api.observability import RequestContext, configure_logging
 from api.openapi import finalize_schema, openapi_config
@@ -59,6 +60,7 @@ def create_litestar(settings: Settings) -> Litestar:
         sla_cache = SlaConfigCache(dsn)
         app.state.sla_cache = sla_cache
         sla_cache.start()
+        app.state.hook_config = HookConfig(settings, sla_cache, calendars)
         runner = (
             Runner(dsn, build_jobs(engine, settings, sla_cache, calendars)) if settings.run_worker else None
         )

@@ -19,6 +19,7 @@ EventType = Literal[
     "ticket.resolved",
     "ticket.reopened",
     "ticket.closed",
+    "ticket.change_refused",
     "sla.warning",
     "sla.breached",
     "sla.updated",

@@ -22,12 +22,13 @@ from typing import Any
 import msgspec
 
 from api.calendars import businesstime
+from api.context import Actor, Context
 from api.events.service import NewEvent
 from api.sla import clocks
 from api.sla.policies import Policy, select
 from api.sla.schemas import SlaCycle, SlaMetric, SlaPause, TicketSla
 from api.tickets import store
-from api.tickets.seam import Effects, Hook, TicketChange
+from api.tickets.seam import Config, Effects, Hook, TicketChange
 
 MOMENT = "sla"
 """The kind of a ticket's one SLA timer (key ``""``), due at its next warning or breach instant."""
@@ -179,7 +180,7 @@ def _facts(change: TicketChange) -> clocks.Facts:
 
 
 def sla_hook(change: TicketChange) -> Effects:
-    config: SlaConfig = change.config.sla or EMPTY
+    config: SlaConfig = change.config.value(FEATURE) or EMPTY
     after = change.after
     previous = decode(after.get("sla"))
     if previous is None and after["status"] == "closed":
@@ -296,4 +297,38 @@ def outcome(document: str | None) -> dict[str, Any] | None:
     }
 
 
-SLA = Hook("sla", sla_hook, frozenset({MOMENT, WARNING, BREACH}))
+# Registration: what the SLA hook owns, for the composition root (``api/features.py``) --------------------
+
+FEATURE = "sla"
+"""The SLA configuration's name in ``seam.Config`` (an :class:`SlaConfig`)."""
+ACTOR = Context(actor=Actor("system", None, "sla"), request_id=None, agent_id=None)
+
+
+def _with_outcome(change: TicketChange) -> Effects:
+    """The hook, and what ``ticket.resolved`` says of the SLA when the change resolves the ticket."""
+    effects = sla_hook(change)
+    if change.resolves():
+        document = effects.fields.get("sla", change.after.get("sla"))
+        effects.event_data["ticket.resolved"] = {"sla_outcome": outcome(document)}
+    return effects
+
+
+def _needs_on_create(config: Config) -> frozenset[str]:
+    """A policy that names requesters must see who a ticket created by email is from."""
+    sla: SlaConfig = config.value(FEATURE) or EMPTY
+    for policy in sla.policies:
+        if any(c.field == "requester_id" for c in (*policy.conditions.all, *policy.conditions.any)):
+            return frozenset({"requester"})
+    return frozenset()
+
+
+SLA = Hook(
+    name="sla",
+    run=_with_outcome,
+    columns={"sla": "jsonb", "sla_due_at": "timestamptz", "sla_breached": "boolean"},
+    defaults=_NO_SLA,
+    timer_kinds=frozenset({MOMENT, WARNING, BREACH}),
+    event_types=frozenset({"sla.warning", "sla.breached", "sla.updated"}),
+    actor=ACTOR,
+    needs_on_create=_needs_on_create,
+)
