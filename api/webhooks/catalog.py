@@ -31,7 +31,7 @@ class Actor(msgspec.Struct, kw_only=True):
     """Who made a change: an agent, the customer, an integration's API key, or the system."""
 
     type: str
-    """``agent``, ``customer``, ``integration`` or ``system``."""
+    """``agent``, ``customer``, ``integration``, ``system`` or ``rule`` (id ``<rule id>@<version>``)."""
     id: str | None = None
     name: str | None = None
 

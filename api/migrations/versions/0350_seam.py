@@ -9,6 +9,7 @@
 - ``sla_reevaluations.started_after_ticket_id``/``wrapped``: a newer pass takes over where the pass it
   supersedes had got to and wraps around, so frequent edits cannot keep the tickets at the end of the
   table on an old configuration (``api/tickets/reevaluation.py``).
+- ``events.actor_type`` takes ``rule``: a feature's follow-on change is recorded as its own.
 - ``seam_settings``: the settings hooks depend on (the auto-close delay) as last applied; a process
   starting with other values asks for a re-evaluation, which re-arms the timers.
 
@@ -29,7 +30,12 @@ branch_labels = None
 depends_on = None
 
 
+_ACTORS = "'agent', 'customer', 'integration', 'system'"
+
+
 def upgrade() -> None:
+    op.drop_constraint(op.f("ck_events_actor_type"), "events", type_="check")
+    op.create_check_constraint(op.f("ck_events_actor_type"), "events", f"actor_type IN ({_ACTORS}, 'rule')")
     op.add_column("timers", sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True))
     op.drop_index("ix_timers_due_at", table_name="timers")
     op.create_index("ix_timers_due_at", "timers", ["due_at"], postgresql_where=sa.text("fired_at IS NULL"))
@@ -59,3 +65,5 @@ def downgrade() -> None:
     op.drop_index("ix_timers_due_at", table_name="timers")
     op.create_index("ix_timers_due_at", "timers", ["due_at"])
     op.drop_column("timers", "fired_at")
+    op.drop_constraint(op.f("ck_events_actor_type"), "events", type_="check")
+    op.create_check_constraint(op.f("ck_events_actor_type"), "events", f"actor_type IN ({_ACTORS})")
