@@ -211,8 +211,8 @@ def sla_hook(change: TicketChange) -> Effects:
         calendar_version=None if calendar is None else calendar.version,
         metrics=[_doc(name, metric) for name, metric in stepped.items()],
     )
-    if sla == previous:  # unchanged: keep the stored text, so the writer sees no change
-        return Effects(timers=_timers(stepped))
+    if sla == previous or _same_clocks(previous, sla):  # unchanged: keep the stored text (and the
+        return Effects(timers=_timers(stepped))  # version it names), so the writer sees no change
     running_dues = [m.due_at for m in stepped.values() if m.due_at is not None and m.fulfilled_at is None]
     fields: dict[str, Any] = {
         "sla": msgspec.json.encode(sla).decode(),
@@ -225,11 +225,20 @@ def sla_hook(change: TicketChange) -> Effects:
     return Effects(fields=fields, events=events, timers=_timers(stepped))
 
 
+def _same_clocks(previous: TicketSla | None, current: TicketSla) -> bool:
+    """Whether only the policy's version differs: an edit nothing the clocks depend on (a rename, a
+    condition the ticket still meets) changes no ticket, so a re-evaluation writes and notifies none."""
+    return previous is not None and current == msgspec.structs.replace(
+        previous, policy_version=current.policy_version
+    )
+
+
 def _targets_changed(previous: TicketSla | None, current: TicketSla) -> bool:
-    """Whether the policy version or a metric's target changed (what ``sla.updated`` reports)."""
+    """Whether the policy or a metric's target changed (what ``sla.updated`` reports; a new version of the
+    same policy with the same targets is no news)."""
     if previous is None:
         return True
-    if (previous.policy_id, previous.policy_version) != (current.policy_id, current.policy_version):
+    if previous.policy_id != current.policy_id:
         return True
     before = {m.metric: (m.target_minutes, m.business) for m in previous.metrics}
     return any(

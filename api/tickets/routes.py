@@ -241,8 +241,9 @@ class TicketController(Controller):
     ) -> Response[TicketRead]:
         """Get a ticket.
 
-        Its `ETag` is the version to send back as `If-Match` when changing it, or as `If-None-Match` to
-        re-read it cheaply (304 while unchanged).
+        Its `ETag` is what to send back as `If-Match` when changing it (only edits make that fail, not
+        its SLA clocks), or as `If-None-Match` to re-read it cheaply (304 while nothing, SLA state
+        included, changed).
         """
         ticket, etag = await service.get_ticket(statement_pool(request.app.state), ticket_id)
         if still_current(if_none_match, etag):
