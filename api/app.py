@@ -25,6 +25,7 @@ from api.db import create_engine, create_statement_pool, listen_dsn, provide_tra
 from api.docs import assets_router, problem_404s_under_docs
 from api.errors import EXCEPTION_HANDLERS
 from api.events.routes import list_events
+from api.features import HookConfig
 from api.jobs import build_jobs
 from api.listener import Listener
 from api.observability import RequestContext, configure_logging
@@ -55,6 +56,7 @@ def create_litestar(settings: Settings) -> Litestar:
         app.state.api_key_cache = ApiKeyCache(engine, listener, settings.api_key_cache_ttl_seconds)
         calendars = app.state.calendar_cache = CalendarCache(listener)
         sla_cache = app.state.sla_cache = SlaConfigCache(listener)
+        app.state.hook_config = HookConfig(settings, sla_cache, calendars)
         runner = (
             Runner(listener, build_jobs(engine, settings, sla_cache, calendars))
             if settings.run_worker

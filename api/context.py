@@ -10,7 +10,8 @@ from litestar import Request
 
 from api.auth.schemas import Principal
 
-ActorType = Literal["agent", "customer", "integration", "system"]
+ActorType = Literal["agent", "customer", "integration", "system", "rule"]
+"""``rule``: an automation acting on a ticket (a follow-on change), with id ``<rule id>@<version>``."""
 
 
 @dataclass(frozen=True, slots=True)

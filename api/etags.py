@@ -33,11 +33,18 @@ def etag_header(noun: str) -> list[ResponseHeader]:
 
 
 def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header expects; ``*`` or no header accepts any."""
+    """The version an ``If-Match`` header expects; ``*`` or no header accepts any.
+
+    A ticket's ``ETag`` may carry, after its version, a revision of what changes without anyone editing
+    the ticket (``"4.2"``: an SLA moment since version 4, see ``tickets/store.etag``); ``If-Match``
+    guards what clients edit, so only the version counts."""
     if if_match is None or if_match.strip() == "*":
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
+    version, _, revision = value.partition(".")
     try:
-        return int(value)
+        if revision:
+            int(revision)
+        return int(version)
     except ValueError:
         raise PreconditionFailed('If-Match must be an ETag returned by this API, such as "3".') from None

@@ -7,7 +7,7 @@ from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
 from api.sla.models import SlaPolicy, SlaPolicyVersion, SlaReevaluation
-from api.tickets.models import Comment, Ticket, TicketTag
+from api.tickets.models import Comment, SeamSetting, Ticket, TicketTag
 from api.timers.models import Timer
 from api.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -24,6 +24,7 @@ __all__ = [
     "Group",
     "GroupMember",
     "IdempotencyKey",
+    "SeamSetting",
     "SlaPolicy",
     "SlaPolicyVersion",
     "SlaReevaluation",

@@ -42,7 +42,9 @@ COMMON_HEADERS: dict[str, dict[str, Any]] = {
     },
     "ETag": {
         "description": 'The resource\'s current version, e.g. `"3"`: send it as `If-Match` to change it, '
-        "or as `If-None-Match` to re-read it cheaply.",
+        "or as `If-None-Match` to re-read it cheaply. A ticket's carries, after its version, a revision "
+        'of its SLA state once that changed without an edit (`"3.1"`: a breach recorded); `If-Match` '
+        "compares the version only, so a clock ticking never makes a change fail.",
         "schema": {"type": "string", "examples": ['"3"']},
     },
     "Idempotent-Replayed": {

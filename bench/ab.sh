@@ -80,8 +80,9 @@ if [ "${POLICIES:-0}" -gt 0 ]; then
             > /tmp/ab-worker.log 2>&1 &
         local worker=$!
         for _ in $(seq 600); do
+            # (a timer that fired and stays as its trace has fired_at set; older checkouts lack the column)
             [ "$(psql "$2" -Atc "SELECT bool_and(finished_at IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM
-                timers WHERE due_at <= now()) FROM sla_reevaluations")" = t ] && break
+                timers t WHERE due_at <= now() AND to_jsonb(t)->>'fired_at' IS NULL) FROM sla_reevaluations")" = t ] && break
             sleep 0.5
         done
         kill "$worker"

@@ -16,7 +16,9 @@ from api.db import Base
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
-        CheckConstraint("actor_type IN ('agent', 'customer', 'integration', 'system')", name="actor_type"),
+        CheckConstraint(
+            "actor_type IN ('agent', 'customer', 'integration', 'system', 'rule')", name="actor_type"
+        ),
         Index("ix_events_ticket", "ticket_id", "id"),
         Index("ix_events_feed", "txid", "id"),
     )

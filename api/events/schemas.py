@@ -19,6 +19,7 @@ EventType = Literal[
     "ticket.resolved",
     "ticket.reopened",
     "ticket.closed",
+    "ticket.change_refused",
     "sla.warning",
     "sla.breached",
     "sla.updated",
@@ -34,9 +35,10 @@ class Change(msgspec.Struct, frozen=True):
 
 
 class ActorRead(msgspec.Struct, kw_only=True):
-    """Who made the change: an agent, a customer, an integration (API key without agent) or the system."""
+    """Who made the change: an agent, a customer, an integration (API key without agent), the system, or
+    a rule (``id``: ``<rule id>@<version>``)."""
 
-    type: Literal["agent", "customer", "integration", "system"]
+    type: Literal["agent", "customer", "integration", "system", "rule"]
     id: str | None
     name: str | None
     api_key_id: uuid.UUID | None

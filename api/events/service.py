@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,7 +78,14 @@ async def record_events(conn: AsyncConnection, events: Sequence[NewEvent]) -> li
     """
     if not events:
         return []
-    raw = await raw_transaction(conn)
+    return await record_events_on(await raw_transaction(conn), events)
+
+
+async def record_events_on(raw: asyncpg.Connection, events: Sequence[NewEvent]) -> list[RecordedEvent]:
+    """:func:`record_events` on the raw connection of the caller's transaction (a ticket creation that
+    is not a unit of work)."""
+    if not events:
+        return []
     documents = event_documents(events)
     columns: list[list[Any]] = [[] for _ in range(9)]
     for event, document in zip(events, documents, strict=True):

@@ -150,6 +150,19 @@ def _sla_updated(item: NewEvent) -> catalog.SlaUpdatedData:
     )
 
 
+def _change_refused(item: NewEvent) -> catalog.TicketChangeRefusedData:
+    data = item.data
+    return catalog.TicketChangeRefusedData(
+        ticket=_ticket(item),
+        changes=_changes(item),
+        comment=data.get("comment"),
+        rule=data["rule"],
+        detail=data["detail"],
+        reason=data["reason"],
+        actor=_actor(item),
+    )
+
+
 _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.created": _ticket_event,
     "ticket.updated": _ticket_event,
@@ -159,6 +172,7 @@ _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.assigned": _assigned,
     "ticket.commented": _commented,
     "ticket.resolved": _resolved,
+    "ticket.change_refused": _change_refused,
     "sla.warning": _sla,
     "sla.breached": _sla,
     "sla.updated": _sla_updated,

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from api.sla import clocks
-from api.sla.hook import SlaConfig, late_targets
+from api.sla.hook import FEATURE, SlaConfig, late_targets
 from api.tickets.seam import Config, Row
 
 # Public replies and customer messages, and status changes (with the status before, for the first one),
@@ -81,7 +81,7 @@ async def attach(
     """The hooks' configuration with the histories of the tickets whose changes make a policy apply
     late (``(before, after)`` pairs, the ticket as stored and as the change leaves it before hooks),
     read up to ``until`` (the change's instant); the configuration itself when none does."""
-    sla = config.sla
+    sla = config.value(FEATURE)
     if not isinstance(sla, SlaConfig) or not sla.policies:
         return config
     wanted = {
@@ -97,4 +97,5 @@ async def attach(
         ticket_id: facts_of(created_at, status, by_ticket.get(ticket_id, ()))
         for ticket_id, (created_at, status) in wanted.items()
     }
-    return dataclasses.replace(config, sla=dataclasses.replace(sla, histories={**sla.histories, **histories}))
+    with_histories = dataclasses.replace(sla, histories={**sla.histories, **histories})
+    return dataclasses.replace(config, values={**config.values, FEATURE: with_histories})

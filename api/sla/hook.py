@@ -22,12 +22,13 @@ from typing import Any
 import msgspec
 
 from api.calendars import businesstime
+from api.context import Actor, Context
 from api.events.service import NewEvent
 from api.sla import clocks
 from api.sla.policies import Policy, select
 from api.sla.schemas import SlaCycle, SlaMetric, SlaPause, TicketSla
 from api.tickets import store
-from api.tickets.seam import Effects, Hook, Row, TicketChange
+from api.tickets.seam import Config, Effects, Hook, Row, TicketChange
 
 MOMENT = "sla"
 """The kind of a ticket's one SLA timer (key ``""``), due at its next warning or breach instant."""
@@ -248,7 +249,7 @@ def instants_history(ticket: Row) -> tuple[clocks.Facts, ...]:
 
 
 def sla_hook(change: TicketChange) -> Effects:
-    config: SlaConfig = change.config.sla or EMPTY
+    config: SlaConfig = change.config.value(FEATURE) or EMPTY
     after = change.after
     previous = decode(after.get("sla"))
     if previous is None and after["status"] == "closed":
@@ -291,8 +292,8 @@ def sla_hook(change: TicketChange) -> Effects:
         measured=list(targets),
         metrics=[_doc(name, metric) for name, metric in stepped.items()],
     )
-    if sla == previous:  # unchanged: keep the stored text, so the writer sees no change
-        return Effects(timers=_timers(stepped))
+    if sla == previous or _same_clocks(previous, sla):  # unchanged: keep the stored text (and the
+        return Effects(timers=_timers(stepped))  # version it names), so the writer sees no change
     running_dues = [m.due_at for m in stepped.values() if m.due_at is not None and not m.ended]
     fields: dict[str, Any] = {
         "sla": msgspec.json.encode(sla).decode(),
@@ -305,11 +306,20 @@ def sla_hook(change: TicketChange) -> Effects:
     return Effects(fields=fields, events=events, timers=_timers(stepped))
 
 
+def _same_clocks(previous: TicketSla | None, current: TicketSla) -> bool:
+    """Whether only the policy's version differs: an edit nothing the clocks depend on (a rename, a
+    condition the ticket still meets) changes no ticket, so a re-evaluation writes and notifies none."""
+    return previous is not None and current == msgspec.structs.replace(
+        previous, policy_version=current.policy_version
+    )
+
+
 def _targets_changed(previous: TicketSla | None, current: TicketSla) -> bool:
-    """Whether the policy version or a metric's target changed (what ``sla.updated`` reports)."""
+    """Whether the policy or a metric's target changed (what ``sla.updated`` reports; a new version of the
+    same policy with the same targets is no news)."""
     if previous is None:
         return True
-    if (previous.policy_id, previous.policy_version) != (current.policy_id, current.policy_version):
+    if previous.policy_id != current.policy_id:
         return True
     before = {m.metric: (m.target_seconds, m.business) for m in previous.metrics}
     return any(
@@ -386,4 +396,38 @@ def outcome(document: str | None) -> dict[str, Any] | None:
     }
 
 
-SLA = Hook("sla", sla_hook, frozenset({MOMENT, WARNING, BREACH}))
+# Registration: what the SLA hook owns, for the composition root (``api/features.py``) --------------------
+
+FEATURE = "sla"
+"""The SLA configuration's name in ``seam.Config`` (an :class:`SlaConfig`)."""
+ACTOR = Context(actor=Actor("system", None, "sla"), request_id=None, agent_id=None)
+
+
+def _with_outcome(change: TicketChange) -> Effects:
+    """The hook, and what ``ticket.resolved`` says of the SLA when the change resolves the ticket."""
+    effects = sla_hook(change)
+    if change.resolves():
+        document = effects.fields.get("sla", change.after.get("sla"))
+        effects.event_data["ticket.resolved"] = {"sla_outcome": outcome(document)}
+    return effects
+
+
+def _needs_on_create(config: Config) -> frozenset[str]:
+    """A policy that names requesters must see who a ticket created by email is from."""
+    sla: SlaConfig = config.value(FEATURE) or EMPTY
+    for policy in sla.policies:
+        if any(c.field == "requester_id" for c in (*policy.conditions.all, *policy.conditions.any)):
+            return frozenset({"requester"})
+    return frozenset()
+
+
+SLA = Hook(
+    name="sla",
+    run=_with_outcome,
+    columns={"sla": "jsonb", "sla_due_at": "timestamptz", "sla_breached": "boolean"},
+    defaults=_NO_SLA,
+    timer_kinds=frozenset({MOMENT, WARNING, BREACH}),
+    event_types=frozenset({"sla.warning", "sla.breached", "sla.updated"}),
+    actor=ACTOR,
+    needs_on_create=_needs_on_create,
+)

@@ -42,13 +42,17 @@ class SlaPolicyVersion(Base):
 
 
 class SlaReevaluation(Base):
-    """A pass over the open tickets after a policy or calendar change, in batches, resumable by cursor."""
+    """A pass over the open tickets after a change of what hooks depend on (a policy, a calendar, a
+    setting), in batches, resumable by cursor (``api/tickets/reevaluation.py``; the name is historical)."""
 
     __tablename__ = "sla_reevaluations"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     after_ticket_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    started_after_ticket_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Where the pass started (it took over an older pass's place); it wraps around to end there."""
+    wrapped: Mapped[bool] = mapped_column(Boolean, server_default="false")
     tickets_changed: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,7 @@
-"""The ticket's own hooks: the events that describe a change, and the auto-close timer.
+"""The ticket's own hooks: the events that describe a change, and auto-close.
 
-Pure functions over a :class:`~api.tickets.seam.TicketChange` (see seam.py); SLA clocks are a hook too
-(``api/sla/hook.py``).
+Pure functions over a :class:`~api.tickets.seam.TicketChange` (see seam.py). Features (the SLA clocks,
+``api/sla/hook.py``) are hooks too; the composition root (``api/features.py``) lists them all in order.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from api.context import Actor, Context
 from api.events.schemas import Change
 from api.events.service import NewEvent
-from api.sla.hook import outcome as sla_outcome
 from api.tickets import lifecycle, store
-from api.tickets.seam import Effects, Hook, TicketChange
+from api.tickets.seam import Effects, FollowOn, Hook, TicketChange
 
 AUTO_CLOSE = "auto_close"
+"""The auto-close timer's kind, and the name of its configuration (the delay) in ``seam.Config``."""
+AUTO_CLOSE_ACTOR = Context(actor=Actor("system", None, "auto-close"), request_id=None, agent_id=None)
 
 # Columns whose change is a `ticket.updated` event (assignee and status have their own events).
 UPDATED_FIELDS = ("subject", "priority", "group_id", "tags", "external_ref")
@@ -107,18 +109,42 @@ def _resolution(change: TicketChange) -> dict[str, Any]:
         "resolving_agent": agent,
         "resolved_at": resolved_at.isoformat(),
         "time_to_resolution_seconds": (resolved_at - after["created_at"]).total_seconds(),
-        "sla_outcome": sla_outcome(after.get("sla")),
     }
 
 
-def auto_close_timer(change: TicketChange) -> Effects:
-    """A resolved ticket closes ``auto_close_after`` after it was resolved; any other status cancels it."""
+def auto_close(change: TicketChange) -> Effects:
+    """A resolved ticket closes the configured delay after it was resolved; any other status cancels it.
+
+    The timer declares the instant; when it fires, closing is a follow-on change by auto-close (so the
+    lifecycle, the hooks and the history treat it as any other close). Were the close refused, the
+    timer's trace (same instant, still declared) keeps it from firing again until the ticket is resolved
+    anew."""
     after = change.after
     if after["status"] != lifecycle.RESOLVED:
         return Effects()
-    due = after["resolved_at"] + change.config.auto_close_after
-    return Effects(timers={(AUTO_CLOSE, ""): due})
+    due = after["resolved_at"] + change.config.value(AUTO_CLOSE)
+    effects = Effects(timers={(AUTO_CLOSE, ""): due})
+    timer = change.timer
+    if timer is not None and timer.kind == AUTO_CLOSE:  # its instant, as declared when it was armed
+        effects.follow_ons.append(
+            FollowOn(ctx=AUTO_CLOSE_ACTOR, changes={"status": lifecycle.CLOSED}, reason="auto-close")
+        )
+    return effects
 
 
-TICKET_EVENTS = Hook("ticket-events", ticket_events)
-AUTO_CLOSE_TIMER = Hook("auto-close", auto_close_timer, frozenset({AUTO_CLOSE}))
+TICKET_EVENT_TYPES = frozenset(
+    {
+        "ticket.created",
+        "ticket.commented",
+        "ticket.updated",
+        "ticket.assigned",
+        "ticket.status_changed",
+        "ticket.resolved",
+        "ticket.closed",
+        "ticket.reopened",
+    }
+)
+TICKET_EVENTS = Hook(name="ticket-events", run=ticket_events, event_types=TICKET_EVENT_TYPES)
+AUTO_CLOSE_HOOK = Hook(
+    name="auto-close", run=auto_close, timer_kinds=frozenset({AUTO_CLOSE}), actor=AUTO_CLOSE_ACTOR
+)

@@ -68,6 +68,9 @@ class Ticket(Base):
     external_ref: Mapped[str | None] = mapped_column(Text)
     follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
+    """Counts edits (what ``If-Match`` guards): a change a caller, a timer's feature or a rule makes."""
+    state_revision: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Changes nobody edits (an SLA moment, a re-evaluation) since the last edit; the ETag covers it."""
     # Subject and every comment, maintained on write so `q=` is one GIN index lookup.
     search: Mapped[Any] = mapped_column(TSVECTOR)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -111,3 +114,13 @@ class Comment(Base):
     public: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SeamSetting(Base):
+    """A setting hooks depend on (the auto-close delay), as last applied to the open tickets."""
+
+    __tablename__ = "seam_settings"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

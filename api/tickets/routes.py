@@ -70,16 +70,16 @@ IfNoneMatch = Annotated[
 ]
 
 
-def still_current(if_none_match: str | None, version: int) -> bool:
-    """Whether ``If-None-Match`` names the current version (RFC 9110 weak comparison; ``*`` matches)."""
+def still_current(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names the current ``ETag`` (RFC 9110 weak comparison; ``*`` matches)."""
     if if_none_match is None:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or f'"{version}"' in tags
+    return "*" in tags or etag in tags
 
 
-def with_etag(ticket: TicketRead, status_code: int = 200) -> Response[TicketRead]:
-    headers = {"ETag": f'"{ticket.version}"'}
+def with_etag(ticket: TicketRead, etag: str, status_code: int = 200) -> Response[TicketRead]:
+    headers = {"ETag": etag}
     if status_code == 201:
         headers["Location"] = f"/v1/tickets/{ticket.id}"
     return Response(ticket, status_code=status_code, headers=headers)
@@ -111,13 +111,8 @@ ETAG = etag_header("ticket")
 
 
 async def _config(request: Req, raw: asyncpg.Connection | asyncpg.Pool) -> seam.Config:
-    """The hooks' configuration, from this process's caches of SLA policies and business calendars
-    (built once per cached configuration: every ticket write needs it)."""
-    state = request.app.state
-    sla = await state.sla_cache.get_with_calendars(raw, state.calendar_cache)
-    config: seam.Config | None = getattr(state, "hook_config", None)
-    if config is None or config.sla is not sla:
-        config = state.hook_config = service.config_from(state.settings, sla)
+    """The hooks' configuration, from this process's caches (``api/features.py``, set up by the app)."""
+    config: seam.Config = await request.app.state.hook_config.get(raw)
     return config
 
 
@@ -153,15 +148,15 @@ class TicketController(Controller):
         config = await _config(request, statement_pool(state))
 
         async def create(raw: asyncpg.Connection) -> Response[Any]:
-            ticket = await service.create_ticket(raw, ctx, config, data)
+            ticket, etag = await service.create_ticket(raw, ctx, config, data)
             await as_of_now(request, [ticket])
-            return with_etag(ticket, 201)
+            return with_etag(ticket, etag, 201)
 
-        if idempotency_key is None:  # one statement, its own transaction: no unit of work needed
+        if idempotency_key is None:  # usually one statement, its own transaction: no unit of work needed
             async with statement_pool(state).acquire() as raw:
-                ticket = await service.create_ticket(raw, ctx, config, data)
+                ticket, etag = await service.create_ticket(raw, ctx, config, data)
             await as_of_now(request, [ticket])
-            return with_etag(ticket, 201)
+            return with_etag(ticket, etag, 201)
         async with unit_of_work(state) as tx:
             raw = await raw_transaction(tx)
             return await idempotent(tx, request, idempotency_key, data, lambda: create(raw))
@@ -257,14 +252,15 @@ class TicketController(Controller):
     ) -> Response[TicketRead]:
         """Get a ticket.
 
-        Its `ETag` is the version to send back as `If-Match` when changing it, or as `If-None-Match` to
-        re-read it cheaply (304 while unchanged).
+        Its `ETag` is what to send back as `If-Match` when changing it (only edits make that fail, not
+        its SLA clocks), or as `If-None-Match` to re-read it cheaply (304 while nothing, SLA state
+        included, changed).
         """
-        ticket = await service.get_ticket(statement_pool(request.app.state), ticket_id)
-        if still_current(if_none_match, ticket.version):
-            return Response(b"", status_code=304, headers={"ETag": f'"{ticket.version}"'})  # type: ignore[arg-type]
+        ticket, etag = await service.get_ticket(statement_pool(request.app.state), ticket_id)
+        if still_current(if_none_match, etag):
+            return Response(b"", status_code=304, headers={"ETag": etag})  # type: ignore[arg-type]
         await as_of_now(request, [ticket])
-        return with_etag(ticket)
+        return with_etag(ticket, etag)
 
     @get(
         "/{ticket_id:int}/sla",
@@ -281,7 +277,7 @@ class TicketController(Controller):
         """
         state = request.app.state
         pool = statement_pool(state)
-        ticket = await service.get_ticket(pool, ticket_id)
+        ticket, _ = await service.get_ticket(pool, ticket_id)
         if ticket.sla is None:
             raise NotFound(f"No SLA policy applies to ticket {ticket_id}.")
         business = await render.Clocks(pool, state.calendar_cache).business(ticket.sla)
@@ -314,11 +310,11 @@ class TicketController(Controller):
         the rule. Send `If-Match` so a change made meanwhile by someone else is not silently overwritten.
         """
         config = await _config(request, statement_pool(request.app.state))
-        ticket = await service.update_ticket(
+        ticket, etag = await service.update_ticket(
             tx, request_context(request), config, ticket_id, data, expected_version(if_match)
         )
         await as_of_now(request, [ticket])
-        return with_etag(ticket)
+        return with_etag(ticket, etag)
 
     @post(
         "/bulk-update",

@@ -21,7 +21,8 @@ from api.tickets.schemas import TicketRead
 # Columns of a ticket with its requester, assignee and group; ``t`` is the tickets table or a CTE.
 COLUMNS = """
 t.id, t.subject, t.status, t.priority, t.channel, t.tags, t.external_ref, t.follow_up_of, t.version,
-t.created_at, t.updated_at, t.first_agent_reply_at, t.resolved_at, t.closed_at, t.priority_rank,
+t.state_revision, t.created_at, t.updated_at, t.first_agent_reply_at, t.resolved_at, t.closed_at,
+t.priority_rank,
 t.requester_id, c.name AS requester_name, c.email AS requester_email,
 t.assignee_id, a.name AS assignee_name, a.email AS assignee_email,
 t.group_id, g.name AS group_name, t.sla::text AS sla, t.sla_due_at, t.sla_breached
@@ -149,6 +150,14 @@ class Params:
 def to_read(row: Row) -> TicketRead:
     """The REST document of a ticket row."""
     return msgspec.convert({f.name: f.read(row) for f in REST_FIELDS}, TicketRead)
+
+
+def etag(row: Row) -> str:
+    """The ticket's ``ETag``: its version (what ``If-Match`` compares) and, after changes nobody edits
+    (an SLA moment, a re-evaluation), their count since — so ``If-None-Match`` never keeps a stale SLA
+    state while ``If-Match`` still accepts the version a client read (``api/etags.py``)."""
+    revision = row["state_revision"]
+    return f'"{row["version"]}"' if not revision else f'"{row["version"]}.{revision}"'
 
 
 def summary(row: Row) -> dict[str, Any]:

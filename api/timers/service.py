@@ -6,11 +6,15 @@ that set, in the statement that writes the change (moved ones updated, new ones 
 deleted). So no write path can forget to cancel a timer: it would have to forget to run the hooks.
 
 :class:`TimerJob` claims due timers with ``FOR UPDATE SKIP LOCKED`` (any number of runners share the
-work), fires each in a savepoint of its batch transaction, and deletes it unless the handler moved it:
-a timer fires once, with what it changes, and leaves no row behind. Handlers decide from the ticket as it
-is now, so a timer made stale by a later change does nothing. Runners sleep until the earliest due
-timer on the database's clock; a change that declares a timer due sooner than the longest sleep sends a
-NOTIFY so sleeping runners look again.
+work) and fires each in a savepoint of its batch transaction: the handler re-runs the ticket's hooks at
+the due instant (``api/tickets/writer.py``), and those usually move the timer (the next SLA moment) or
+delete it (the ticket closed). A timer its hook still declares at the same instant afterwards stays as a
+*trace* (``fired_at`` set): re-declaring it — on a later change, after a restart, in a re-evaluation —
+does not fire it again, like River's unique jobs kept after completion; declaring another instant
+re-arms it, declaring nothing deletes it. So a timer fires once per episode without the hook keeping
+that memory itself. Handlers decide from the ticket as it is now, so a timer made stale by a later change
+does nothing. Runners sleep until the earliest due timer on the database's clock; a change that declares
+a timer due sooner than the longest sleep sends a NOTIFY so sleeping runners look again.
 """
 
 from __future__ import annotations
@@ -83,8 +87,10 @@ def sync_args(
 
 
 def sync_ctes(owned: str, tickets: str, ticket_ids: str, kinds: str, keys: str, dues: str) -> str:
-    """CTEs (to put inside a write statement) that make the live timers of ``tickets`` whose kind is in
-    ``owned`` exactly the declared ones; the arguments are SQL placeholders of :func:`sync_args`."""
+    """CTEs (to put inside a write statement) that make the timers of ``tickets`` whose kind is in
+    ``owned`` exactly the declared ones; the arguments are SQL placeholders of :func:`sync_args`. A
+    declared timer that already fired at the same instant stays fired (its trace); one declared at
+    another instant is re-armed."""
     return f"""timers_dropped AS (
     DELETE FROM timers WHERE ticket_id = ANY({tickets}::bigint[]) AND kind = ANY({owned}::text[])
     AND (ticket_id, kind, key) NOT IN (
@@ -93,7 +99,8 @@ def sync_ctes(owned: str, tickets: str, ticket_ids: str, kinds: str, keys: str, 
 ), timers_set AS (
     INSERT INTO timers (ticket_id, kind, key, due_at)
     SELECT * FROM unnest({ticket_ids}::bigint[], {kinds}::text[], {keys}::text[], {dues}::timestamptz[])
-    ON CONFLICT (ticket_id, kind, key) DO UPDATE SET due_at = excluded.due_at, attempts = 0, last_error = NULL
+    ON CONFLICT (ticket_id, kind, key) DO UPDATE
+    SET due_at = excluded.due_at, fired_at = NULL, attempts = 0, last_error = NULL
     WHERE timers.due_at <> excluded.due_at
 )"""
 
@@ -116,7 +123,7 @@ async def wake_runners(raw: asyncpg.Connection) -> None:
 _CLAIM = """
 WITH due AS (
     SELECT id, ticket_id, kind, key, due_at FROM timers
-    WHERE due_at <= clock_timestamp()
+    WHERE due_at <= clock_timestamp() AND fired_at IS NULL
     ORDER BY due_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -126,13 +133,17 @@ WITH due AS (
 SELECT due.*, due.ticket_id IS NULL OR due.ticket_id IN (SELECT id FROM free) AS ticket_free
 FROM due ORDER BY due_at
 """
-_DONE = "DELETE FROM timers WHERE id = $1 AND due_at = $2"
+# A fired timer its handler left in place (same instant) becomes its trace; one it moved is live again.
+_DONE = "UPDATE timers SET fired_at = clock_timestamp() WHERE id = $1 AND due_at = $2"
+_DONE_UNOWNED = "DELETE FROM timers WHERE id = $1 AND due_at = $2"  # no ticket, no hook to re-declare it
 _FAILED = """
 UPDATE timers SET attempts = attempts + 1, last_error = $2,
     due_at = clock_timestamp() + least(interval '1 hour', interval '10 seconds' * power(2, attempts))
 WHERE id = $1
 """
-_NEXT_DUE = "SELECT extract(epoch FROM min(due_at) - clock_timestamp())::float8 FROM timers"
+_NEXT_DUE = (
+    "SELECT extract(epoch FROM min(due_at) - clock_timestamp())::float8 FROM timers WHERE fired_at IS NULL"
+)
 
 
 class TimerJob:
@@ -184,7 +195,7 @@ class TimerJob:
             log.exception("timer failed", extra={"kind": timer.kind, "timer_id": timer.id})
             await raw.execute(_FAILED, timer.id, repr(exc)[:2000])
             return
-        await raw.execute(_DONE, timer.id, timer.due_at)
+        await raw.execute(_DONE if timer.ticket_id is not None else _DONE_UNOWNED, timer.id, timer.due_at)
 
     async def close(self) -> None:
         return None

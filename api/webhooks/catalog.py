@@ -32,6 +32,7 @@ class Actor(msgspec.Struct, kw_only=True):
     """Who made a change: an agent, the customer, an integration's API key, or the system."""
 
     type: ActorType
+    """``agent``, ``customer``, ``integration``, ``system`` or ``rule`` (id ``<rule id>@<version>``)."""
     id: str | None = None
     name: str | None = None
 
@@ -143,8 +144,9 @@ class SlaUpdatedData(msgspec.Struct, kw_only=True):
     previous: SlaPolicyRef | None
     current: SlaPolicyRef | None
     reason: str
-    """The change that caused it: ``created``, ``updated``, ``commented``, ``timer`` or ``reevaluated``
-    (a policy was edited, activated or deactivated)."""
+    """The change that caused it: ``created``, ``updated``, ``commented``, ``timer``, ``follow_on`` (a
+    feature's change, such as auto-close) or ``reevaluated`` (a policy was edited, activated or
+    deactivated)."""
     metrics: list[SlaMetric]
 
 
@@ -161,6 +163,23 @@ class TicketResolvedData(msgspec.Struct, kw_only=True):
     """How the ticket fared against its SLA policy (null when none applied)."""
     survey_url: str | None = None
     """Where the requester rates the help they got (filled in by the satisfaction feature)."""
+
+
+class TicketChangeRefusedData(msgspec.Struct, kw_only=True):
+    """A change a feature asked for (auto-close, a rule's action) that the lifecycle refused: the ticket
+    stayed as it was, and the change that caused it went through."""
+
+    ticket: TicketSummary
+    changes: list[FieldChange] = []
+    """What was asked: each field's value now (``previous``) and the refused one (``current``)."""
+    comment: str | None = None
+    """The comment the change would have added."""
+    rule: str
+    """The lifecycle rule that refused it (as a 409 names it), or ``follow-on-depth`` for a loop."""
+    detail: str
+    reason: str
+    """Why the feature asked for it (``auto-close``, a rule's name)."""
+    actor: Actor | None = None
 
 
 class WebhookTestData(msgspec.Struct, kw_only=True):
@@ -206,6 +225,12 @@ for _name, _description, _data in (
         TicketEventData,
     ),
     ("ticket.closed", "A ticket was closed.", TicketEventData),
+    (
+        "ticket.change_refused",
+        "A change a feature asked for (auto-close, a rule) was refused by the lifecycle; the ticket is "
+        "unchanged.",
+        TicketChangeRefusedData,
+    ),
     ("sla.warning", "An SLA metric falls due within its warning lead time.", SlaEventData),
     ("sla.breached", "An SLA metric passed its due instant unfulfilled.", SlaEventData),
     ("sla.updated", "Another SLA policy (version) applies to a ticket, or none any more.", SlaUpdatedData),

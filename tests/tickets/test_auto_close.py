@@ -3,10 +3,12 @@
 import asyncio
 import time
 
+import asyncpg
 import msgspec
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
+from api.db import asyncpg_dsn
 from api.jobs import build_jobs
 from api.timers.service import TimerJob
 from tests.tickets.helpers import create_ticket, events_of
@@ -101,3 +103,28 @@ async def test_runner_inside_the_app_closes_due_tickets(engine, settings, agent)
                 break
             await asyncio.sleep(0.05)
         assert status == "closed"
+
+
+async def test_a_refused_close_is_recorded_once_and_not_retried(engine, settings, agent, database_url):
+    """Closing is a follow-on change by auto-close, through the lifecycle: were it refused (here the
+    assignee was removed behind the API's back, and a resolved ticket needs one), the refusal is recorded
+    on the ticket, and the timer's trace keeps it from firing again while the ticket stays as it is."""
+    agent_id, headers = agent
+    fast = msgspec.structs.replace(settings, auto_close_after_seconds=0.0)
+    async with AsyncTestClient(create_app(fast)) as client:
+        ticket_id = await _resolve(client, headers, agent_id)
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await conn.execute("UPDATE tickets SET assignee_id = NULL WHERE id = $1", ticket_id)
+        finally:
+            await conn.close()
+        job = _job(engine, fast)
+        await job.run_once()
+        events = await events_of(client, headers, ticket_id)
+        assert events[-1]["type"] == "ticket.change_refused"
+        assert events[-1]["actor"]["name"] == "auto-close"
+        assert events[-1]["data"]["rule"] == "resolve-requires-assignee"
+        assert (await client.get(f"/v1/tickets/{ticket_id}", headers=headers)).json()["status"] == "resolved"
+        assert await job.run_once() is False
+        assert await _job(engine, fast).run_once() is False  # a restarted runner: still nothing due
+        assert len(await events_of(client, headers, ticket_id)) == len(events)

@@ -136,3 +136,37 @@ async def _key_id(database_url, headers):
         return await conn.fetchval("SELECT id FROM api_keys WHERE token_hash = $1", hash_token(token))
     finally:
         await conn.close()
+
+
+async def test_a_clock_ticking_never_makes_if_match_fail_nor_if_none_match_answer_a_stale_state(
+    client, admin_headers, agent, engine, settings, database_url
+):
+    """An SLA moment changes the ticket without anyone editing it: an agent's ``If-Match`` with the
+    version they read still holds, but the ``ETag`` moved, so a cached copy is not confirmed (304)."""
+    import datetime as dt
+
+    from tests.sla.helpers import age, create_policy, fire_due_timers, metric_of
+
+    _, headers = agent
+    await create_policy(client, admin_headers)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    url = f"/v1/tickets/{ticket['id']}"
+    read = await client.get(url, headers=headers)
+    etag = read.headers["etag"]
+    assert etag == '"1"'
+    await age(database_url, ticket["id"], dt.timedelta(minutes=61))  # first response (60 min) overdue
+    await fire_due_timers(engine, settings)
+
+    r = await client.get(url, headers={**headers, "If-None-Match": etag})
+    assert r.status_code == 200  # not 304: the SLA state changed
+    assert metric_of(r.json(), "first_response")["breached_at"] is not None
+    assert r.json()["version"] == 1
+    assert r.headers["etag"] not in (etag, "")
+    assert (await client.get(url, headers={**headers, "If-None-Match": r.headers["etag"]})).status_code == 304
+
+    r = await client.patch(url, json={"subject": "Still on fire"}, headers={**headers, "If-Match": etag})
+    assert r.status_code == 200, r.text  # not 412: nobody edited the ticket meanwhile
+    assert (r.json()["version"], r.headers["etag"]) == (2, '"2"')
+    r = await client.patch(url, json={"subject": "Again"}, headers={**headers, "If-Match": etag})
+    assert r.status_code == 412  # an edit happened since
+    assert r.headers["etag"] == '"2"'

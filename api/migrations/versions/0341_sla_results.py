@@ -27,7 +27,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0340_sla_results"
-down_revision = "0330"
+down_revision = "0340_trust_api"
 branch_labels = None
 depends_on = None
 
