@@ -144,6 +144,12 @@ async def add_comment(
     )
     if outcome.first_agent_reply:
         write.fields["first_agent_reply_at"] = at
+    # What rule conditions read (api/conditions); the ticket row is locked, so the count cannot race.
+    write.fields["comment_count"] = ticket["comment_count"] + 1
+    if data.public and facts.author_type == "customer":
+        write.fields["last_customer_message_at"] = at
+    elif data.public and facts.author_type == "agent":
+        write.fields["last_agent_reply_at"] = at
     await service.apply(tx, raw, author, config, ticket, write, cause="commented", at=at, comment=facts)
     return _to_read(comment)
 

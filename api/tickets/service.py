@@ -60,6 +60,12 @@ WRITABLE = (
     "sla",
     "sla_due_at",
     "sla_breached",
+    # What rule conditions read (api/conditions): set below in _after (a status change) and by
+    # comments.add_comment (a comment), like resolved_at and first_agent_reply_at.
+    "status_changed_at",
+    "last_customer_message_at",
+    "last_agent_reply_at",
+    "comment_count",
 )
 
 
@@ -152,11 +158,11 @@ WITH {requester},
 t AS (
     INSERT INTO tickets (subject, status, priority, channel, requester_id, assignee_id, group_id, tags,
                          external_ref, follow_up_of, search, created_at, updated_at, sla, sla_due_at,
-                         sla_breached)
+                         sla_breached, status_changed_at, last_customer_message_at, comment_count)
     SELECT $1, $2, $3, $4, r.id, $5, $6, $7, $8, $9,
            setweight(to_tsvector('english', $1), 'A') || to_tsvector('english', $10),
            {param("created_at")}, {param("created_at")}, {param("sla")}::jsonb, {param("sla_due_at")},
-           {param("sla_breached")}
+           {param("sla_breached")}, {param("created_at")}, {param("created_at")}, 1
     FROM r LIMIT 1
     RETURNING *
 ), m AS (
@@ -224,6 +230,11 @@ def _new_ticket(data: TicketCreate, status: str, at: dt.datetime, refs: dict[str
         "sla": None,
         "sla_due_at": None,
         "sla_breached": False,
+        # The initial message is the customer's first comment (see _insert_sql).
+        "status_changed_at": at,
+        "last_customer_message_at": at,
+        "last_agent_reply_at": None,
+        "comment_count": 1,
         **refs,
     }
 
@@ -363,6 +374,7 @@ async def _after(
     after.update(write.fields)
     if write.status != row["status"]:
         after["status"] = write.status
+        after["status_changed_at"] = at  # rules' "since status changed" (api/conditions)
         if write.status == lifecycle.RESOLVED:
             after["resolved_at"] = at
         elif lifecycle.is_reopen(row["status"], write.status):
