@@ -99,12 +99,20 @@ def problem_types() -> list[str]:
     return sorted(PROBLEM_TYPE_PREFIX + slug for slug in slugs)
 
 
+def publish_rule_schemas(spec: dict[str, Any]) -> None:
+    """Rule condition trees and actions, described exactly (``api/rules/openapi.py``; imported late)."""
+    from api.rules.openapi import publish
+
+    publish(spec)
+
+
 def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = _unwrap_verbatim(rendered)
     schemas: dict[str, Any] = spec["components"]["schemas"]
     _rename_generic_pages(spec)
     _type_page_rows(schemas)
     _walk(spec, _collapse_single_branch)
+    publish_rule_schemas(spec)
     add_webhooks(spec)  # before naming enums: the ticket summary events carry uses the REST enums too
     _name_enums(spec)
     _describe_problem(schemas)

@@ -29,6 +29,8 @@ from api.tickets.schemas import Channel, Priority, Status, Tag
 
 Kind = Literal["state", "time", "change"]
 Trigger = Literal["on_change", "on_time"]
+AnyTrigger = Literal["any"]
+"""For checking a tree before its rule's trigger is known: facts of every kind are accepted."""
 
 STATUSES: tuple[str, ...] = get_args(Status)
 PRIORITIES: tuple[str, ...] = get_args(Priority)
@@ -397,8 +399,8 @@ _FIELDS: tuple[Field, ...] = (
 FIELDS: Mapping[str, Field] = {f.name: f for f in _FIELDS}
 
 
-def allowed(kind: Kind, trigger: Trigger | None) -> bool:
+def allowed(kind: Kind, trigger: Trigger | AnyTrigger | None) -> bool:
     """Whether an operator of ``kind`` may be used by a rule of ``trigger`` (None: SLA policies)."""
-    if kind == "state":
+    if kind == "state" or trigger == "any":
         return True
     return (kind == "time" and trigger == "on_time") or (kind == "change" and trigger == "on_change")

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from api.conditions.fields import FIELDS, BadValue, Field, Trigger, allowed
+from api.conditions.fields import FIELDS, AnyTrigger, BadValue, Field, Trigger, allowed
 from api.errors import FieldError, Unprocessable
 
 MAX_CONDITIONS = 100
@@ -66,7 +66,7 @@ EMPTY = Group("$.conditions")
 
 
 class _Reader:
-    def __init__(self, trigger: Trigger | None) -> None:
+    def __init__(self, trigger: Trigger | AnyTrigger | None) -> None:
         self.trigger = trigger
         self.errors: list[FieldError] = []
         self.count = 0
@@ -135,7 +135,7 @@ class _Reader:
         return Leaf(path, field, operator.name, value)
 
 
-def _refused(field: Field, trigger: Trigger | None, operator: str | None = None) -> str:
+def _refused(field: Field, trigger: Trigger | AnyTrigger | None, operator: str | None = None) -> str:
     what = f"{field.name} {operator}" if operator else field.name
     if trigger == "on_change":
         return f"{what} is a time fact: on_change rules fire on changes, use an on_time rule"
@@ -154,8 +154,9 @@ def parse(raw: Any, trigger: Trigger | None, path: str = "$.conditions") -> Grou
     return tree
 
 
-def errors_of(raw: Any, trigger: Trigger | None, path: str = "$.conditions") -> list[FieldError]:
-    """The problems :func:`parse` would report (empty: the tree is valid)."""
+def errors_of(raw: Any, trigger: Trigger | AnyTrigger | None, path: str = "$.conditions") -> list[FieldError]:
+    """The problems :func:`parse` would report (empty: the tree is valid); with ``trigger="any"``, the
+    problems a tree has whatever its rule's trigger."""
     reader = _Reader(trigger)
     reader.group(raw if raw is not None else {}, path, nested=False)
     return reader.errors
