@@ -33,6 +33,7 @@ from api.openapi import finalize_schema, openapi_config
 from api.ops.routes import ROUTES as OPS_ROUTES
 from api.people.routes import AgentController, CustomerController, GroupController
 from api.replica import ReadRouter
+from api.rules.routes import RuleController
 from api.runner import Runner
 from api.settings import Settings, load_settings
 from api.sla.cache import SlaConfigCache
@@ -86,6 +87,7 @@ def create_litestar(settings: Settings) -> Litestar:
             GroupController,
             TicketController,
             SlaPolicyController,
+            RuleController,
             list_events,
             WebhookEndpointController,
             BusinessCalendarController,

@@ -6,6 +6,7 @@ from api.db import Base
 from api.events.models import Event
 from api.idempotency import IdempotencyKey
 from api.people.models import Agent, Customer, Group, GroupMember
+from api.rules.models import Rule, RuleVersion
 from api.sla.models import SlaPolicy, SlaPolicyVersion, SlaReevaluation
 from api.tickets.models import Comment, SeamSetting, Ticket, TicketTag
 from api.timers.models import Timer
@@ -24,6 +25,8 @@ __all__ = [
     "Group",
     "GroupMember",
     "IdempotencyKey",
+    "Rule",
+    "RuleVersion",
     "SeamSetting",
     "SlaPolicy",
     "SlaPolicyVersion",

@@ -61,6 +61,11 @@ TAGS = [
         description="Response and resolution targets per priority, the tickets they apply to, versions.",
     ),
     Tag(
+        name="Rules",
+        description="Escalation and automation rules: conditions and ordered actions, run when tickets "
+        "change or when time passes; every edit a version; previews and explanations.",
+    ),
+    Tag(
         name="Business calendars",
         description="Opening hours, time zone and holidays that business-time SLA targets count, "
         "with what-if due/elapsed computations.",

@@ -108,6 +108,13 @@ def problem_types() -> list[str]:
     return sorted(PROBLEM_TYPE_PREFIX + slug for slug in slugs)
 
 
+def publish_rule_schemas(spec: dict[str, Any]) -> None:
+    """Rule condition trees and actions, described exactly (``api/rules/openapi.py``; imported late)."""
+    from api.rules.openapi import publish
+
+    publish(spec)
+
+
 def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = _unwrap_verbatim(rendered)
     schemas: dict[str, Any] = spec["components"]["schemas"]
@@ -115,6 +122,7 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     _type_page_rows(schemas)
     _walk(spec, _collapse_single_branch)
     _state_constraints(schemas)
+    publish_rule_schemas(spec)
     add_webhooks(spec)  # before naming enums: the ticket summary events carry uses the REST enums too
     _name_enums(spec)
     _describe_problem(schemas)

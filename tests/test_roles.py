@@ -1,5 +1,5 @@
-"""Every route of the people, tickets, events, business calendar and SLA policy features, called with each
-role and without a key."""
+"""Every route of the people, tickets, events, business calendar, SLA policy and rule features, called
+with each role and without a key."""
 
 import uuid
 
@@ -57,6 +57,34 @@ ROUTES = [
     ("listSlaPolicies", "GET", "/v1/sla-policies", None, ADMIN),
     ("getSlaPolicy", "GET", f"/v1/sla-policies/{X}", None, ADMIN),
     ("updateSlaPolicy", "PATCH", f"/v1/sla-policies/{X}", {}, ADMIN),
+    (
+        "createRule",
+        "POST",
+        "/v1/rules",
+        {
+            "name": "R",
+            "trigger": "on_change",
+            "conditions": {},
+            "actions": [{"type": "add_tags", "tags": ["x"]}],
+        },
+        ADMIN,
+    ),
+    ("listRules", "GET", "/v1/rules", None, BOTH),
+    ("getRuleCatalog", "GET", "/v1/rules/fields", None, BOTH),
+    ("getRule", "GET", f"/v1/rules/{X}", None, BOTH),
+    ("updateRule", "PATCH", f"/v1/rules/{X}", {}, ADMIN),
+    ("listRuleVersions", "GET", f"/v1/rules/{X}/versions", None, BOTH),
+    ("getRuleVersion", "GET", f"/v1/rules/{X}/versions/1", None, BOTH),
+    ("dryRunRule", "POST", "/v1/rules/dry-run", {"trigger": "on_change", "conditions": {}}, BOTH),
+    ("dryRunSavedRule", "POST", f"/v1/rules/{X}/dry-run", None, BOTH),
+    ("explainRule", "GET", f"/v1/rules/{X}/explain?ticket_id=1", None, BOTH),
+    (
+        "explainDraftRule",
+        "POST",
+        "/v1/rules/explain?ticket_id=1",
+        {"trigger": "on_change", "conditions": {}},
+        BOTH,
+    ),
     ("listEvents", "GET", "/v1/events", None, BOTH),
     (
         "createBusinessCalendar",
@@ -125,6 +153,7 @@ def test_every_feature_route_has_a_role_case(settings):
                 "/v1/events",
                 "/v1/business-calendars",
                 "/v1/sla-policies",
+                "/v1/rules",
             )
         )
     }

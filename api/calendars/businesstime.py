@@ -485,6 +485,40 @@ def elapsed(
     return total
 
 
+def latest_start(schedule: Schedule, end: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+    """The latest instant ``t`` with ``elapsed(t, end) >= amount``: business time counted backwards.
+
+    Conditions such as "at least 4 business hours since created" hold exactly when the instant is at or
+    before this one, so a query compares a column with one instant computed here instead of measuring
+    every row. The answer lies inside an open interval (or at its start) and ``elapsed(t, end) ==
+    amount``; a zero amount gives ``end``. Raises :class:`NoOpenTime` when the walk back finds no open
+    time for :data:`MAX_CLOSED_DAYS` days or would reach further than :data:`MAX_SPAN`.
+    """
+    if amount < _ZERO:
+        raise BusinessTimeError("the amount must not be negative")
+    limit = _instant(end, "end")
+    if amount == _ZERO:
+        return limit
+    index = schedule._index
+    if index is not None and index.covers(limit, limit):
+        found = index.latest_start(limit, amount)
+        if found is not None:
+            return found
+    remaining, high, window = amount, limit, dt.timedelta(days=7)
+    last_open = limit
+    while True:
+        low = max(high - window, MIN_INSTANT)
+        if low >= high or limit - low > MAX_SPAN or last_open - low > dt.timedelta(days=MAX_CLOSED_DAYS):
+            raise NoOpenTime(f"no {amount} of open time before {limit:%Y-%m-%d %H:%M} (UTC)")
+        # Windows are walked forwards (the walk only goes that way) and consumed from their end.
+        for interval in reversed(list(counted_intervals(schedule, low, until=high))):
+            last_open = interval.start
+            if interval.duration >= remaining:
+                return interval.end - remaining
+            remaining -= interval.duration
+        high, window = low, min(window * 2, dt.timedelta(days=366))
+
+
 # -- Long spans ----------------------------------------------------------------------------------------
 
 _INDEX_FROM = dt.timedelta(days=7)
@@ -545,6 +579,15 @@ class _OpenIndex:
         i = bisect.bisect_left(self.used_by_end, target)
         if i == len(self.starts):
             return None
+        return self.starts[i] + (target - self.before[i])
+
+    def latest_start(self, end: dt.datetime, amount: dt.timedelta) -> dt.datetime | None:
+        """The latest instant with ``amount`` (> 0) of open time between it and ``end``, as
+        :func:`latest_start` defines it; None when the index starts too late to hold that much."""
+        target = self._open_before(end) - amount
+        if target < _ZERO:
+            return None
+        i = bisect.bisect_right(self.before, target) - 1
         return self.starts[i] + (target - self.before[i])
 
 

@@ -23,6 +23,9 @@ EventType = Literal[
     "sla.warning",
     "sla.breached",
     "sla.updated",
+    "ticket.escalated",
+    "ticket.follow_up_due",
+    "rule.triggered",
 ]
 
 

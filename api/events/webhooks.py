@@ -163,6 +163,16 @@ def _change_refused(item: NewEvent) -> catalog.TicketChangeRefusedData:
     )
 
 
+def _rule_event(data_type: type[msgspec.Struct]) -> Callable[[NewEvent], msgspec.Struct]:
+    """Rule events (``ticket.escalated``, ``rule.triggered``, ``ticket.follow_up_due``): the event's data
+    is the document, with ``ticket`` (``store.summary``) and ``rule`` (id, name, version)."""
+
+    def document(item: NewEvent) -> msgspec.Struct:
+        return msgspec.convert(item.data, data_type, strict=False)
+
+    return document
+
+
 _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "ticket.created": _ticket_event,
     "ticket.updated": _ticket_event,
@@ -176,4 +186,7 @@ _DATA: dict[str, Callable[[NewEvent], msgspec.Struct]] = {
     "sla.warning": _sla,
     "sla.breached": _sla,
     "sla.updated": _sla_updated,
+    "ticket.escalated": _rule_event(catalog.TicketEscalatedData),
+    "rule.triggered": _rule_event(catalog.RuleTriggeredData),
+    "ticket.follow_up_due": _rule_event(catalog.TicketFollowUpDueData),
 }

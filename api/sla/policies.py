@@ -9,6 +9,9 @@ from typing import Any
 
 import msgspec
 
+from api.conditions.compile import state_test
+from api.conditions.fields import FIELDS
+from api.conditions.tree import Constant, Leaf
 from api.sla import clocks
 from api.sla.schemas import (
     Condition,
@@ -99,21 +102,27 @@ def decode_targets(document: str | bytes) -> Targets:
 
 def _test(condition: Condition) -> Test:
     """A condition as a function of the ticket, decided once per policy version: every ticket write
-    matches the ticket against the active policies in order."""
-    name, value = condition.field, condition.value
-    if name == "tags":
-        if condition.operator == "includes":
-            return lambda ticket: value in ticket["tags"]
-        return lambda ticket: value not in ticket["tags"]
-    wanted = value.lower()
+    matches the ticket against the active policies in order. Compiled by the condition language rules
+    use too (``api/conditions``), with the SLA's own value rules (see :func:`_leaf`)."""
+    return state_test(_leaf(condition))
 
-    def equal(ticket: Mapping[str, Any]) -> bool:
-        found = ticket[name]
-        return found is not None and str(found).lower() == wanted
 
-    if condition.operator == "is":
-        return equal
-    return lambda ticket: not equal(ticket)
+def _leaf(condition: Condition) -> Leaf | Constant:
+    """An SLA condition in the condition language. Policies keep their stored values as they were
+    accepted: ``is``/``is_not`` compare case-insensitively, and a value that is not an id in its usual
+    form matches no ticket (so ``is`` never holds and ``is_not`` always does)."""
+    field, value = FIELDS[condition.field], condition.value
+    if field.type == "tags":
+        return Leaf("", field, condition.operator, value)
+    if field.type == "id":
+        try:
+            parsed = uuid.UUID(value)
+        except ValueError:
+            parsed = None
+        if parsed is None or str(parsed) != value.lower():
+            return Constant("", condition.operator == "is_not")
+        return Leaf("", field, condition.operator, parsed)
+    return Leaf("", field, condition.operator, value.lower())
 
 
 def matches(policy: Policy, ticket: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from api.context import Actor, Context
 from api.db import raw_connection, raw_transaction, utcnow
 from api.errors import FieldError, Forbidden, NotFound, Unprocessable
 from api.pagination import decode_cursor, encode_cursor
-from api.tickets import lifecycle, seam, service, store
+from api.tickets import lifecycle, seam, service, store, writer
 from api.tickets.schemas import CommentCreate, CommentPage, CommentRead, TicketCreate
 
 _COMMENT_COLUMNS = (
@@ -135,14 +135,10 @@ async def add_comment(
         created_at=comment["created_at"],
     )
     write = service.Write(fields={}, status=outcome.status, params=store.Params(ticket_id))
-    # A tsvector holds at most 1 MB: past ~900 kB, later comments are no longer indexed for `q=`.
-    body = write.params.add(data.body, "::text")
-    write.extra_sql.append(
-        f"search = CASE WHEN pg_column_size(search) < 900000 THEN search || to_tsvector('english', {body}) "
-        "ELSE search END"
-    )
+    writer.index_comment(write, data.body)
     if outcome.first_agent_reply:
         write.fields["first_agent_reply_at"] = at
+    writer.count_comment(write, ticket, author_type=facts.author_type, public=data.public, at=at)
     await service.apply(tx, raw, author, config, ticket, write, cause="commented", at=at, comment=facts)
     return _to_read(comment)
 

@@ -83,6 +83,14 @@ class Ticket(Base):
     sla_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     """The next instant a running SLA metric falls due (lists filter and sort by it)."""
     sla_breached: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Instants and a count that rule conditions read (api/conditions): kept by the write path (service.py,
+    # comments.py), backfilled by migration 0345.
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_customer_message_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """The customer's last public comment (the initial message included)."""
+    last_agent_reply_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """An agent's last public comment."""
+    comment_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class TicketTag(Base):

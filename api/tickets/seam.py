@@ -66,6 +66,11 @@ TICKET_COLUMNS = frozenset(
         "first_agent_reply_at",
         "resolved_at",
         "closed_at",
+        # What rule conditions read (api/conditions), kept by the writer with the change.
+        "status_changed_at",
+        "last_customer_message_at",
+        "last_agent_reply_at",
+        "comment_count",
     }
 )
 _WRITER_COLUMNS = frozenset({"id", "version", "state_revision", "updated_at", "created_at", "requester_id"})

@@ -84,10 +84,11 @@ def _insert_sql(by_email: bool, columns: tuple[tuple[str, str], ...], explicit_i
 WITH {_REQUESTER_BY_EMAIL if by_email else _REQUESTER_BY_ID},
 t AS (
     INSERT INTO tickets ({id_column}subject, status, priority, channel, requester_id, assignee_id, group_id,
-                         tags, external_ref, follow_up_of, search, created_at, updated_at{hook_columns})
+                         tags, external_ref, follow_up_of, search, created_at, updated_at,
+                         status_changed_at, last_customer_message_at, comment_count{hook_columns})
     SELECT {id_value}$1, $2, $3, $4, r.id, $5, $6, $7, $8, $9,
            setweight(to_tsvector('english', $1), 'A') || to_tsvector('english', $10),
-           {created_at}, {created_at}{hook_values}
+           {created_at}, {created_at}, {created_at}, {created_at}, 1{hook_values}
     FROM r LIMIT 1
     RETURNING *
 ), m AS (
@@ -173,6 +174,11 @@ def _new_ticket(
         "group_id": data.group_id,
         **config.hooks.defaults,
         **names,
+        # The initial message is the customer's first comment (see _insert_sql); rule conditions read these.
+        "status_changed_at": at,
+        "last_customer_message_at": at,
+        "last_agent_reply_at": None,
+        "comment_count": 1,
     }
 
 

@@ -25,7 +25,8 @@ t.state_revision, t.created_at, t.updated_at, t.first_agent_reply_at, t.resolved
 t.priority_rank,
 t.requester_id, c.name AS requester_name, c.email AS requester_email,
 t.assignee_id, a.name AS assignee_name, a.email AS assignee_email,
-t.group_id, g.name AS group_name, t.sla::text AS sla, t.sla_due_at, t.sla_breached
+t.group_id, g.name AS group_name, t.sla::text AS sla, t.sla_due_at, t.sla_breached,
+t.status_changed_at, t.last_customer_message_at, t.last_agent_reply_at, t.comment_count
 """
 JOINS = """
 JOIN customers c ON c.id = t.requester_id

@@ -132,12 +132,24 @@ def index_comment(write: Write, body: str) -> None:
     )
 
 
+def count_comment(write: Write, row: store.Row, *, author_type: str, public: bool, at: dt.datetime) -> None:
+    """Keep what rule conditions read of a ticket's comments (``api/conditions``): how many, and when the
+    customer last wrote and an agent last replied in public (a system message is neither). The ticket
+    row is locked, so the count cannot race."""
+    write.fields["comment_count"] = row["comment_count"] + 1
+    if public and author_type == "customer":
+        write.fields["last_customer_message_at"] = at
+    elif public and author_type == "agent":
+        write.fields["last_agent_reply_at"] = at
+
+
 async def _after(raw: asyncpg.Connection, row: store.Row, write: Write, at: dt.datetime) -> dict[str, Any]:
     """The ticket as the decided change leaves it, before hooks add their columns."""
     after = dict(row)
     after.update(write.fields)
     if write.status != row["status"]:
         after["status"] = write.status
+        after["status_changed_at"] = at  # rules' "since the status changed" (api/conditions)
         if write.status == lifecycle.RESOLVED:
             after["resolved_at"] = at
         elif lifecycle.is_reopen(row["status"], write.status):
@@ -317,6 +329,7 @@ async def follow(
             if outcome.first_agent_reply:
                 write.fields["first_agent_reply_at"] = at
             index_comment(write, comment.body)
+            count_comment(write, row, author_type=comment.author_type, public=comment.public, at=at)
         after = await _after(raw, row, write, at)
     except (InvalidTransition, Unprocessable) as exc:
         await _refused(raw, row, follow_on, exc.rule or exc.slug, exc.detail)

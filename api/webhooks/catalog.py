@@ -182,6 +182,44 @@ class TicketChangeRefusedData(msgspec.Struct, kw_only=True):
     actor: Actor | None = None
 
 
+class RuleRef(msgspec.Struct, kw_only=True):
+    """The rule (and the version of it) that acted."""
+
+    id: uuid.UUID
+    name: Annotated[str, msgspec.Meta(examples=["Escalate urgent tickets left unanswered"])]
+    version: Annotated[int, msgspec.Meta(examples=[2])]
+
+
+class TicketEscalatedData(msgspec.Struct, kw_only=True):
+    """A rule escalated a ticket (its ``emit_ticket_escalated`` action)."""
+
+    ticket: TicketSummary
+    rule: RuleRef
+    level: Annotated[int, msgspec.Meta(examples=[1])]
+    """The escalation level the rule gives (1 and up)."""
+    reason: Annotated[str, msgspec.Meta(examples=["urgent ticket unanswered for 2 business hours"])]
+
+
+class RuleTriggeredData(msgspec.Struct, kw_only=True):
+    """A rule fired on a ticket and sends its label (its ``emit_rule_triggered`` action), for an
+    integration to act on."""
+
+    ticket: TicketSummary
+    rule: RuleRef
+    label: Annotated[str, msgspec.Meta(examples=["send-feedback-survey"])]
+
+
+class TicketFollowUpDueData(msgspec.Struct, kw_only=True):
+    """A resolved ticket's follow-up is due (it was not reopened meanwhile): the thank-you or "anything
+    else?" message. ``ticket`` carries the subject and the requester's name and email."""
+
+    ticket: TicketSummary
+    rule: RuleRef
+    resolved_by: Person | None
+    """The agent who resolved it."""
+    resolved_at: dt.datetime
+
+
 class WebhookTestData(msgspec.Struct, kw_only=True):
     endpoint_id: uuid.UUID
     message: str = "This is a test event from the helpdesk."
@@ -234,6 +272,13 @@ for _name, _description, _data in (
     ("sla.warning", "An SLA metric falls due within its warning lead time.", SlaEventData),
     ("sla.breached", "An SLA metric passed its due instant unfulfilled.", SlaEventData),
     ("sla.updated", "Another SLA policy (version) applies to a ticket, or none any more.", SlaUpdatedData),
+    ("ticket.escalated", "A rule escalated a ticket, with a level and a reason.", TicketEscalatedData),
+    (
+        "ticket.follow_up_due",
+        'A resolved ticket\'s follow-up is due: time for the thank-you or "anything else?" message.',
+        TicketFollowUpDueData,
+    ),
+    ("rule.triggered", "A rule fired on a ticket and sends the label its admin chose.", RuleTriggeredData),
     ("webhook.test", "A test event sent on request to one endpoint.", WebhookTestData),
     ("endpoint.disabled", "A webhook endpoint was disabled automatically.", EndpointDisabledData),
 ):

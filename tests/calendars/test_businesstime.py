@@ -29,6 +29,7 @@ from api.calendars.businesstime import (
     due,
     elapsed,
     explain,
+    latest_start,
     weekly_problems,
 )
 
@@ -281,6 +282,50 @@ def test_add_then_elapsed_returns_the_amount(data, schedule, start, microseconds
     # The earliest such instant: a moment earlier, less time has counted.
     if amount:
         assert elapsed(schedule, start, result.due_at - dt.timedelta(microseconds=1), pauses) < amount
+
+
+@FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(0, 10**11))
+def test_latest_start_is_the_latest_instant_with_that_much_time_before_the_end(
+    data, schedule, end, microseconds
+):
+    """Counting backwards: exactly ``amount`` of business time lies between the answer and ``end``, and a
+    moment later less does; the schedule's index (when it covers ``end``) answers as the walk does."""
+    end += dt.timedelta(microseconds=data.draw(st.integers(0, 59_999_999)))
+    amount = dt.timedelta(microseconds=microseconds)
+    try:
+        walked = latest_start(schedule, end, amount)
+    except NoOpenTime:
+        assert elapsed(schedule, end - dt.timedelta(days=3 * 366), end) < amount
+        return
+    assert walked <= end
+    assert elapsed(schedule, walked, end) == amount
+    if amount:
+        assert elapsed(schedule, walked + dt.timedelta(microseconds=1), end) < amount
+    elapsed(schedule, end - dt.timedelta(days=60), end + dt.timedelta(days=1))  # builds the index
+    assert latest_start(schedule, end, amount) == walked
+
+
+def test_latest_start_named_cases():
+    # Tuesday 10:00 New York; four business hours back: one on Tuesday, three on Monday (nine to five).
+    tuesday = at("America/New_York", 2025, 6, 3, 10, 0)
+    assert latest_start(NINE_TO_FIVE_NY, tuesday, dt.timedelta(hours=4)) == at(
+        "America/New_York", 2025, 6, 2, 14, 0
+    )
+    # Used up exactly at an opening: that opening (nothing later has as much before the end).
+    assert latest_start(NINE_TO_FIVE_NY, tuesday, dt.timedelta(hours=1)) == at(
+        "America/New_York", 2025, 6, 3, 9, 0
+    )
+    # From a Monday morning back over the weekend into Friday.
+    monday = at("America/New_York", 2025, 6, 9, 9, 30)
+    assert latest_start(NINE_TO_FIVE_NY, monday, dt.timedelta(hours=2)) == at(
+        "America/New_York", 2025, 6, 6, 15, 30
+    )
+    assert latest_start(NINE_TO_FIVE_NY, monday, dt.timedelta(0)) == monday
+    with pytest.raises(NoOpenTime):
+        latest_start(Schedule("UTC"), monday, dt.timedelta(minutes=1))
+    with pytest.raises(BusinessTimeError):
+        latest_start(NINE_TO_FIVE_NY, monday, dt.timedelta(minutes=-1))
 
 
 @FAST

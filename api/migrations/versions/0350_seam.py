@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0350_seam"
-down_revision = "0330"
+down_revision = "0345_rules"
 branch_labels = None
 depends_on = None
 
