@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-import msgspec
 from litestar.openapi.spec import Example
-
-from api.calendars.businesstime import Schedule
-from api.sla.explain import explain
-from api.sla.hook import BusinessTime
-from api.sla.schemas import TicketSla
 
 TICKET: dict[str, Any] = {
     "id": 1042,
@@ -152,17 +145,6 @@ COMMENT = [
 TICKET_RESPONSE = {"ticket": Example(summary="A ticket", value=TICKET)}
 
 
-def _explanation() -> dict[str, Any]:
-    """The example ticket's SLA as ``explain`` gives it, half an hour after its last change (its calendar:
-    always open in Berlin), so the example is what the code answers."""
-    sla = msgspec.convert(TICKET["sla"], TicketSla)
-    calendar = BusinessTime(Schedule("Europe/Berlin", always_open=True))
-    now = dt.datetime(2026, 11, 20, 10, 32, 44, 870000, tzinfo=dt.UTC)
-    explained = explain(TICKET["id"], sla, calendar, now, "Europe/Berlin")
-    return msgspec.to_builtins(explained)  # type: ignore[no-any-return]
-
-
-SLA_EXPLANATION_RESPONSE = {"explanation": Example(summary="A ticket's SLA explained", value=_explanation())}
 LIST_RESPONSE = {
     "page": Example(
         summary="First page with a total",

@@ -33,6 +33,7 @@ from api.openapi import (
 from api.pagination import DEFAULT_LIMIT, Cursor, IncludeTotal, Limit
 from api.replica import read_router
 from api.sla import render
+from api.sla.examples import SLA_EXPLANATION_RESPONSE
 from api.sla.explain import explain
 from api.sla.hook import BusinessTime
 from api.sla.schemas import TicketSlaExplanation
@@ -265,7 +266,7 @@ class TicketController(Controller):
     @get(
         "/{ticket_id:int}/sla",
         operation_id="getTicketSla",
-        opt={**problems(404), **response_examples(200, examples.SLA_EXPLANATION_RESPONSE)},
+        opt={**problems(404), **response_examples(200, SLA_EXPLANATION_RESPONSE)},
     )
     async def get_ticket_sla(self, request: Req, ticket_id: FromPath[int]) -> TicketSlaExplanation:
         """Explain a ticket's SLA.
