@@ -75,7 +75,7 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
     from api.events.schemas import EventType
     from api.sla.schemas import MetricName
     from api.tickets.schemas import AuthorType, Channel, CommentAuthorType, Priority, Sort, Status
-    from api.webhooks.catalog import SlaResult
+    from api.webhooks.catalog import SlaMetricResult, SlaResult
     from api.webhooks.schemas import DeliveryStatus
 
     return {
@@ -94,6 +94,11 @@ def named_enums() -> dict[str, tuple[tuple[Any, ...], str]]:
         "DeliveryStatus": (get_args(DeliveryStatus), "Where a webhook delivery stands."),
         "SlaMetricName": (get_args(MetricName), "An SLA metric."),
         "SlaResult": (get_args(SlaResult), "How a ticket fared against an SLA target: met or breached."),
+        "SlaMetricResult": (
+            get_args(SlaMetricResult),
+            "How one metric's cycle ended: met, breached, or `cancelled` (resolving ended it unanswered: "
+            "next response, periodic updates).",
+        ),
     }
 
 

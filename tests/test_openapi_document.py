@@ -278,9 +278,10 @@ def test_payload_enums_are_named(spec):
     schemas = spec["components"]["schemas"]
     assert _props(spec, "Actor")["type"] == {"$ref": "#/components/schemas/ActorType"}
     assert _props(spec, "SlaOutcome")["result"]["$ref"] == "#/components/schemas/SlaResult"
-    assert _props(spec, "SlaMetricOutcome")["result"] == {"$ref": "#/components/schemas/SlaResult"}
+    assert _props(spec, "SlaMetricOutcome")["result"] == {"$ref": "#/components/schemas/SlaMetricResult"}
     assert _props(spec, "SlaMetricOutcome")["metric"] == {"$ref": "#/components/schemas/SlaMetricName"}
     assert set(schemas["SlaResult"]["enum"]) == {"met", "breached"}
+    assert set(schemas["SlaMetricResult"]["enum"]) == {"met", "breached", "cancelled"}
 
 
 def test_every_constraint_msgspec_states_is_in_the_spec(spec):

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery
 
+from api.auth.cache import ApiKeyCache
 from api.auth.guards import ADMIN_ONLY, ANY_ROLE
 from api.auth.schemas import Principal
 from api.consistency import Reads
@@ -175,6 +176,7 @@ class AgentController(Controller):
     @patch("/{agent_id:uuid}", operation_id="updateAgent", opt={**ADMIN_ONLY, **problems(404, 409)})
     async def update_agent(
         self,
+        request: Request[Any, Any, Any],
         tx: Transaction,
         agent_id: FromPath[uuid.UUID],
         data: Annotated[AgentUpdate, Body(examples=_AGENT_UPDATE)],
@@ -184,7 +186,10 @@ class AgentController(Controller):
         Only the fields sent change. Deactivating an agent revokes the use of every API key bound to
         it at once, in every process.
         """
-        return await service.update_agent(tx, agent_id, data)
+        updated = await service.update_agent(tx, agent_id, data)
+        cache: ApiKeyCache = request.app.state.api_key_cache
+        cache.evict_agent(agent_id)  # its keys are read afresh: revoked ones stop here at once
+        return updated
 
 
 class GroupController(Controller):

@@ -23,6 +23,12 @@ MetricState = Literal["running", "paused", "fulfilled", "cancelled", "breached"]
 ConditionField = Literal["priority", "group_id", "tags", "channel", "requester_id"]
 Operator = Literal["is", "is_not", "includes", "excludes"]
 TimeKind = Literal["business", "calendar"]
+TargetTime = Annotated[
+    TimeKind,
+    msgspec.Meta(
+        description="`business` counts only the open hours of the policy's `calendar_id` (required then)."
+    ),
+]
 
 MAX_TARGET_SECONDS = 366 * 86_400
 Seconds = Annotated[
@@ -63,8 +69,7 @@ class Target(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One SLA target: how many seconds, counted in business or calendar time, warned how long before."""
 
     seconds: Seconds
-    time: TimeKind = "calendar"
-    """``business`` counts only the policy calendar's open hours."""
+    time: TargetTime = "calendar"
     warning_seconds: LeadSeconds = 0
     """``sla.warning`` fires this long (calendar time) before the due instant (0: no warning); shorter
     than the target."""
@@ -78,8 +83,7 @@ class TargetInput(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit
     seconds: Seconds | msgspec.UnsetType = msgspec.UNSET
     minutes: Minutes | msgspec.UnsetType = msgspec.UNSET
     """Deprecated: the target in whole minutes (give ``seconds`` or ``minutes``, not both)."""
-    time: TimeKind = "calendar"
-    """``business`` counts only the policy calendar's open hours."""
+    time: TargetTime = "calendar"
     warning_seconds: LeadSeconds | msgspec.UnsetType = msgspec.UNSET
     """``sla.warning`` fires this long (calendar time) before the due instant (0 or absent: no warning)."""
     warning_minutes: LeadMinutes | msgspec.UnsetType = msgspec.UNSET

@@ -100,12 +100,7 @@ SlaMetricResult = Literal["met", "breached", "cancelled"]
 
 class SlaMetricOutcome(msgspec.Struct, kw_only=True):
     metric: MetricName
-    result: Annotated[
-        SlaMetricResult,
-        msgspec.Meta(
-            description="`cancelled`: resolving ended the cycle unanswered (next response, periodic updates)."
-        ),
-    ]
+    result: SlaMetricResult
     target_minutes: int
     """Deprecated: ``target_seconds`` in whole minutes, rounded up."""
     target_seconds: int = 0

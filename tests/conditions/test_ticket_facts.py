@@ -35,7 +35,7 @@ async def comment_at(database_url: str, ticket_id: int) -> dt.datetime:
         await conn.close()
 
 
-async def test_write_paths_keep_the_instants_rules_read(client, agent, database_url):
+async def test_write_paths_keep_the_instants_rules_read(client, agent, database_url, customer_voice_headers):
     _, headers = agent
     ticket = await create_ticket(client, headers)
     tid = ticket["id"]
@@ -70,7 +70,7 @@ async def test_write_paths_keep_the_instants_rules_read(client, agent, database_
 
     # The customer's reply reopens it.
     body = {"body": "still broken", "author_type": "customer"}
-    r = await client.post(f"/v1/tickets/{tid}/comments", json=body, headers=headers)
+    r = await client.post(f"/v1/tickets/{tid}/comments", json=body, headers=customer_voice_headers)
     assert r.status_code == 201, r.text
     reopened = await facts(database_url, tid)
     at = await comment_at(database_url, tid)

@@ -239,7 +239,7 @@ async def test_a_matching_policy_without_targets_for_the_priority_falls_through_
 
 
 async def test_resolving_without_answering_the_last_message_cancels_next_response(
-    client, admin_headers, agent
+    client, admin_headers, agent, customer_voice_headers
 ):
     agent_id, headers = agent
     body = {
@@ -251,7 +251,7 @@ async def test_resolving_without_answering_the_last_message_cancels_next_respons
     comments = f"/v1/tickets/{ticket['id']}/comments"
     assert (await client.post(comments, json={"body": "On it"}, headers=headers)).status_code == 201
     customer = {"body": "Still broken", "author_type": "customer"}
-    assert (await client.post(comments, json=customer, headers=headers)).status_code == 201
+    assert (await client.post(comments, json=customer, headers=customer_voice_headers)).status_code == 201
     r = await client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "resolved"}, headers=headers)
     assert r.status_code == 200, r.text
     following = metric_of(r.json(), "next_response")
