@@ -118,7 +118,20 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     _describe_problem(schemas)
     _document_headers(spec)
     add_examples(spec)
+    _walk(spec, _markdown_code)
     return spec
+
+
+_RST_LITERAL = re.compile(r"``(.+?)``")
+
+
+def _markdown_code(node: dict[str, Any]) -> dict[str, Any]:
+    """Docstrings mark code the reST way, between double backticks; Swagger UI shows summaries as plain
+    text (the backticks would show) and descriptions as Markdown: one backtick on each side is the code."""
+    for key in ("summary", "description"):
+        if isinstance(node.get(key), str):
+            node[key] = _RST_LITERAL.sub(r"`\1`", node[key])
+    return node
 
 
 # JSON Schema keywords of what the decoder enforces; Litestar leaves some out (inside array items and

@@ -15,6 +15,9 @@ import msgspec
 from api.webhooks.catalog import CATALOG
 
 SCHEMAS = "#/components/schemas/"
+# What api.webhooks.publish.new_message_id makes: "msg_" and 128 random bits in 25 base-36 digits.
+MESSAGE_ID_PATTERN = "^msg_[0-9a-z]{25}$"
+MESSAGE_ID_EXAMPLE = "msg_bv78vxprt2lyq3j5pfsmb0fh4"
 
 SIGNATURE_HEADERS: list[dict[str, Any]] = [
     {
@@ -23,7 +26,7 @@ SIGNATURE_HEADERS: list[dict[str, Any]] = [
         "required": True,
         "description": "The event's id; the same on every retry. Deduplicate on it (delivery is at least "
         "once).",
-        "schema": {"type": "string", "examples": ["msg_2b8c0e7a9d4f4a61b3c5d7e9f1a3b5c7"]},
+        "schema": {"type": "string", "pattern": MESSAGE_ID_PATTERN, "examples": [MESSAGE_ID_EXAMPLE]},
     },
     {
         "name": "webhook-timestamp",

@@ -325,3 +325,71 @@ def test_every_constraint_msgspec_states_is_in_the_spec(spec):
         check(component, found[name], name)
         checked += 1
     assert checked > 40
+
+
+def test_examples_look_like_real_data(spec):
+    """Issue 16: `"time_zone": "time-zone"`, an actor of type `ticket.updated`, a metric both fulfilled
+    and breached. Examples carry no value made from a field's own name, and what they say holds together."""
+    import zoneinfo
+
+    actor_types = set(spec["components"]["schemas"]["ActorType"]["enum"])
+    problems = []
+
+    def check(value, where, field=""):
+        if isinstance(value, dict):
+            if "key" in value or "example" in value.values():
+                problems.append(f"{where}: placeholder map entry")
+            for key, item in value.items():
+                check(item, f"{where}/{key}", key)
+            if field in ("actor", "author") and value.get("type") not in actor_types:
+                problems.append(f"{where}: actor type {value.get('type')!r}")
+            if {"state", "fulfilled_at", "breached_at"} <= set(value):
+                state, fulfilled, breached = value["state"], value["fulfilled_at"], value["breached_at"]
+                coherent = {
+                    "running": fulfilled is None and breached is None,
+                    "paused": fulfilled is None and breached is None,
+                    "fulfilled": fulfilled is not None,
+                    "breached": breached is not None and fulfilled is None,
+                }.get(state, True)
+                if not coherent:
+                    problems.append(
+                        f"{where}: a {state} metric fulfilled {fulfilled} and breached {breached}"
+                    )
+            if {"result", "breached_at"} <= set(value) and (value["result"] == "met") != (
+                value["breached_at"] is None
+            ):
+                problems.append(f"{where}: result {value['result']} with breached_at {value['breached_at']}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                check(item, f"{where}/{i}", field)
+        elif isinstance(value, str) and field:
+            if value in (field, field.replace("_", "-"), "example"):
+                problems.append(f"{where}: {value!r} is a placeholder")
+            if field == "time_zone":
+                try:
+                    zoneinfo.ZoneInfo(value)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    problems.append(f"{where}: {value!r} is not a time zone")
+
+    for where, _schema, example in _examples(spec):
+        check(example, where)
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_the_webhook_id_example_is_shaped_like_what_is_sent(spec):
+    from api.webhooks.publish import new_message_id
+
+    header = next(
+        p for p in spec["webhooks"]["ticket.resolved"]["post"]["parameters"] if p["name"] == "webhook-id"
+    )
+    pattern = re.compile(header["schema"]["pattern"])
+    assert all(pattern.fullmatch(new_message_id()) for _ in range(200))
+    assert all(pattern.fullmatch(example) for example in header["schema"]["examples"])
+
+
+def test_summaries_and_descriptions_use_markdown_code_not_rst(spec):
+    """Issue 16: Swagger showed the docstrings' reST double back-ticks literally."""
+    for where, node in nodes(spec):
+        for key in ("summary", "description"):
+            if isinstance(node.get(key), str):
+                assert "``" not in node[key], f"{where}/{key}: {node[key][:80]}"
