@@ -63,6 +63,14 @@ BY_MAP_FIELD: dict[str, tuple[str, Any]] = {
     "headers": ("X-Tenant", "acme"),
     "request_headers": ("webhook-id", "msg_bv78vxprt2lyq3j5pfsmb0fh4"),
 }
+# Objects that name an agent, by the field holding them (the requester is Ada, the agents are not).
+BY_OBJECT_FIELD: dict[str, dict[str, Any]] = {
+    "assignee": {"name": "Grace Hopper", "email": "grace@example.com"},
+    "resolved_by": {"name": "Grace Hopper", "email": "grace@example.com"},
+    "previous_assignee": {"name": "Alan Turing", "email": "alan@example.com"},
+    "actor": {"name": "Grace Hopper"},
+    "author": {"name": "Grace Hopper"},
+}
 # Components whose generated example would be incoherent (a metric both running and fulfilled and
 # breached): these fields are set over the generated value, whatever fields the component gains later.
 COMPONENT_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -135,6 +143,21 @@ COMPONENT_OVERRIDES: dict[str, dict[str, Any]] = {
     },
     "SlaPause": {"start": "2026-11-20T09:44:03Z", "end": "2026-11-20T10:02:44Z", "reason": "pending"},
     "Condition": {"field": "priority", "operator": "is", "value": "urgent"},
+    # Not people (or not the customer): a generic "name" would read "Ada Lovelace".
+    "AgentRead": {"name": "Grace Hopper", "email": "grace@example.com"},
+    "ApiKeyRead": {"name": "Zapier integration"},
+    "ApiKeyCreated": {"name": "Zapier integration"},
+    "CalendarRead": {"name": "Berlin office"},
+    "Holiday": {"date": "2025-12-25", "yearly": True, "name": "Christmas Day"},
+    "SlaPolicyRead": {"name": "VIP customers"},
+    "SlaPolicyUpdate": {"name": "VIP customers"},
+    "GroupSummary": {"name": "Billing"},
+    "GroupRead": {"name": "Billing", "description": "Invoices, refunds and payment questions."},
+    "EventTypeRead": {
+        "name": "ticket.resolved",
+        "description": "A ticket was resolved: time to say thank you.",
+        "schema": {"type": "object", "properties": {"ticket": {"type": "object"}}},
+    },
     "CalendarWarning": {
         "path": "$.weekly[0].start",
         "message": "02:30 does not exist on 2027-03-28 (DST starts): the interval starts at 03:00.",
@@ -204,14 +227,18 @@ def example_of(schema: dict[str, Any], schemas: dict[str, Any], field: str = "",
 
 def _override(value: Any, override: Any) -> Any:
     """``override`` set over ``value``, dicts merged key by key; keys ``value`` lacks are ignored."""
-    if not isinstance(value, dict) or not isinstance(override, dict):
+    if not isinstance(override, dict):
         return override
+    if not isinstance(value, dict):
+        return value
     return {key: _override(item, override[key]) if key in override else item for key, item in value.items()}
 
 
 def _object(schema: dict[str, Any], schemas: dict[str, Any], depth: int, field: str = "") -> dict[str, Any]:
     value = {
-        name: example_of(prop, schemas, name, depth + 1)
+        name: _override(example_of(prop, schemas, name, depth + 1), BY_OBJECT_FIELD[name])
+        if name in BY_OBJECT_FIELD
+        else example_of(prop, schemas, name, depth + 1)
         for name, prop in schema.get("properties", {}).items()
     }
     extra = schema.get("additionalProperties")

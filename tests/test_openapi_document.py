@@ -341,6 +341,9 @@ def test_examples_look_like_real_data(spec):
                 problems.append(f"{where}: placeholder map entry")
             for key, item in value.items():
                 check(item, f"{where}/{key}", key)
+            requester, assignee = value.get("requester"), value.get("assignee")
+            if isinstance(requester, dict) and isinstance(assignee, dict) and requester == assignee:
+                problems.append(f"{where}: the requester is their own assignee")
             if field in ("actor", "author") and value.get("type") not in actor_types:
                 problems.append(f"{where}: actor type {value.get('type')!r}")
             if {"state", "fulfilled_at", "breached_at"} <= set(value):
