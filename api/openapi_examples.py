@@ -35,7 +35,7 @@ BY_FIELD: dict[str, Any] = {
     "error_class": "connect",
     "response_body": "ok",
     "request_id": "5f0c6c1e9a1b4f0e8a3b2c1d0e9f8a7b",
-    "message_id": "msg_bv78vxprt2lyq3j5pfsmb0fh4",
+    "message_id": "evt_1042",
     "event_type": "ticket.resolved",
     "field": "status",
     "version": 3,
@@ -61,7 +61,7 @@ BY_FIELD: dict[str, Any] = {
 # A readable entry for maps, by the field holding the map: key, value.
 BY_MAP_FIELD: dict[str, tuple[str, Any]] = {
     "headers": ("X-Tenant", "acme"),
-    "request_headers": ("webhook-id", "msg_bv78vxprt2lyq3j5pfsmb0fh4"),
+    "request_headers": ("webhook-id", "evt_1042"),
 }
 # Objects that name an agent, by the field holding them (the requester is Ada, the agents are not).
 BY_OBJECT_FIELD: dict[str, dict[str, Any]] = {
