@@ -404,3 +404,13 @@ def test_summaries_and_descriptions_use_markdown_code_not_rst(spec):
         for key in ("summary", "description"):
             if isinstance(node.get(key), str):
                 assert "``" not in node[key], f"{where}/{key}: {node[key][:80]}"
+
+
+def test_the_key_list_promises_only_fields_it_has(spec):
+    """Issue 16: listApiKeys promised a "last use" that no field carried."""
+    operation = spec["paths"]["/v1/api-keys"]["get"]
+    text = f"{operation['summary']} {operation.get('description', '')}".lower()
+    fields = set(spec["components"]["schemas"]["ApiKeyRead"]["properties"])
+    assert "last use" not in text or "last_used_at" in fields
+    for field in ("name", "role", "prefix", "created", "revoked"):
+        assert field in text
