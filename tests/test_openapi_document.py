@@ -414,3 +414,18 @@ def test_the_key_list_promises_only_fields_it_has(spec):
     assert "last use" not in text or "last_used_at" in fields
     for field in ("name", "role", "prefix", "created", "revoked"):
         assert field in text
+
+
+def test_patterns_read_the_same_in_javascript_and_python(spec):
+    """A pattern is an ECMA-262 regular expression (the spec's JS tools read it without the `u` flag):
+    no `\\U…` escapes. The tag rule, stated for every BMP character, is exactly the server's there."""
+    from api.tickets.schemas import _TAG_REFUSED
+
+    for where, node in nodes(spec):
+        if isinstance(node.get("pattern"), str):
+            assert "\\U" not in node["pattern"], where
+            re.compile(node["pattern"])
+    stated = re.compile(_props(spec, "TicketCreate")["tags"]["items"]["pattern"])
+    server = re.compile(rf"^[^{_TAG_REFUSED}]+$")
+    tags = (f"a{chr(c)}" for c in range(0x10000))
+    assert [t for t in tags if bool(stated.fullmatch(t)) != bool(server.fullmatch(t))] == []
