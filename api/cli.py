@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,16 @@ async def _create_key(
         await engine.dispose()
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None. Checked before anything starts, so that the
+    banner (URL, admin key) is never printed for a server that cannot start."""
+    try:
+        with socket.create_server((host, port)):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -101,6 +112,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.migrations import upgrade
     from api.observability import configure_logging
 
+    if problem := _port_taken(args.host, args.port):
+        _progress(f"helpdesk: cannot listen on {args.host}:{args.port}: {problem} (in use? try --port)")
+        return 1
     settings = load_settings()
     configure_logging(settings.log_level)
     url = _database_url(settings)

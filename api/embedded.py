@@ -58,7 +58,9 @@ def start_embedded(
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "pg").resolve()
     started = time.monotonic()
-    if (pgdata / "PG_VERSION").exists():
+    if server_running(pgdata):
+        say(f"using the embedded PostgreSQL already running in {pgdata}")
+    elif (pgdata / "PG_VERSION").exists():
         say(f"starting the embedded PostgreSQL in {pgdata} …")
     else:
         say(f"first start: creating an embedded PostgreSQL in {pgdata} (takes a few seconds) …")
@@ -68,6 +70,15 @@ def start_embedded(
     asyncio.run(ensure_database(server.get_uri("postgres"), database))
     say(f"embedded PostgreSQL ready in {time.monotonic() - started:.1f} s")
     return str(server.get_uri(database))
+
+
+def server_running(pgdata: Path) -> bool:
+    """Whether a server runs on ``pgdata``: its ``postmaster.pid`` names a live process."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return _start_time(pid) is not None
 
 
 def stop_embedded(data_dir: Path) -> None:

@@ -133,7 +133,43 @@ def finish_document(rendered: dict[str, Any]) -> dict[str, Any]:
     _describe_problem(schemas)
     _document_headers(spec)
     add_examples(spec)
+    _walk(spec, _markdown_code)
+    _walk(spec, _portable_pattern)
     return spec
+
+
+_BMP_LONG_ESCAPE = re.compile(r"\\U0000([0-9a-fA-F]{4})")
+_ASTRAL = re.compile(r"\\U[0-9a-fA-F]{8}(?:-\\U[0-9a-fA-F]{8})?")
+_ASTRAL_NOTE = (
+    "The server also refuses the invisible characters beyond U+FFFF (format characters such as language "
+    "tags, and noncharacters), which a portable pattern cannot list."
+)
+
+
+def _portable_pattern(node: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema ``pattern`` is an ECMA-262 regular expression, read by the spec's JavaScript
+    tools without the ``u`` flag: no escape (or literal) for code points beyond the BMP means the same
+    there and in Python (``\\U0000ffff`` becomes ``\\uffff``). Code points beyond it are left out of the
+    spec's class and said in words."""
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        pattern = node["pattern"] = _BMP_LONG_ESCAPE.sub(r"\\u\1", pattern)
+    if isinstance(pattern, str) and _ASTRAL.search(pattern):
+        node["pattern"] = _ASTRAL.sub("", pattern)
+        node["description"] = " ".join(filter(None, (node.get("description"), _ASTRAL_NOTE)))
+    return node
+
+
+_RST_LITERAL = re.compile(r"``(.+?)``")
+
+
+def _markdown_code(node: dict[str, Any]) -> dict[str, Any]:
+    """Docstrings mark code the reST way, between double backticks; Swagger UI shows summaries as plain
+    text (the backticks would show) and descriptions as Markdown: one backtick on each side is the code."""
+    for key in ("summary", "description"):
+        if isinstance(node.get(key), str):
+            node[key] = _RST_LITERAL.sub(r"`\1`", node[key])
+    return node
 
 
 # JSON Schema keywords of what the decoder enforces; Litestar leaves some out (inside array items and

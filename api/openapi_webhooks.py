@@ -8,23 +8,44 @@ new event type is documented by registering it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
 from api.webhooks.catalog import CATALOG
 
 SCHEMAS = "#/components/schemas/"
+# The webhook-id of a ticket or SLA event is ``evt_`` and its id in the change feed (/v1/events), so a
+# consumer can match the two; other events (webhook.test, endpoint.disabled) get ``msg_`` and 128 random
+# bits in 25 base-36 digits (api.webhooks.publish.new_message_id).
+FEED_ID_PATTERN, FEED_ID_EXAMPLE = "^evt_[1-9][0-9]*$", "evt_1042"
+MESSAGE_ID_PATTERN, MESSAGE_ID_EXAMPLE = "^msg_[0-9a-z]{25}$", "msg_bv78vxprt2lyq3j5pfsmb0fh4"
 
-SIGNATURE_HEADERS: list[dict[str, Any]] = [
-    {
+
+def _webhook_id(event_type: str) -> dict[str, Any]:
+    from api.events.schemas import EventType
+
+    in_feed = event_type in get_args(EventType)
+    return {
         "name": "webhook-id",
         "in": "header",
         "required": True,
         "description": "The event's id; the same on every retry. Deduplicate on it (delivery is at least "
-        "once).",
-        "schema": {"type": "string", "examples": ["msg_2b8c0e7a9d4f4a61b3c5d7e9f1a3b5c7"]},
-    },
+        "once)."
+        + (
+            " `evt_` and the event's `id` in the change feed (`/v1/events`, a ticket's history)."
+            if in_feed
+            else ""
+        ),
+        "schema": {
+            "type": "string",
+            "pattern": FEED_ID_PATTERN if in_feed else MESSAGE_ID_PATTERN,
+            "examples": [FEED_ID_EXAMPLE if in_feed else MESSAGE_ID_EXAMPLE],
+        },
+    }
+
+
+SIGNATURE_HEADERS: list[dict[str, Any]] = [
     {
         "name": "webhook-timestamp",
         "in": "header",
@@ -119,7 +140,7 @@ def add_webhooks(spec: dict[str, Any]) -> None:
                 "about three days, and 410 disables the endpoint.",
                 "tags": ["Webhooks"],
                 "security": [],
-                "parameters": SIGNATURE_HEADERS,
+                "parameters": [_webhook_id(event.name), *SIGNATURE_HEADERS],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": SCHEMAS + envelope}}},

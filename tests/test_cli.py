@@ -99,6 +99,26 @@ def test_invalid_configuration_fails_clearly():
     assert "db_pool_size" in result.stderr
 
 
+def test_serve_on_a_port_in_use_says_so_before_any_banner(fresh_database):
+    """Issue 16: the URL (and on a new database the admin key) was printed, then uvicorn failed to bind."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "serve", "--port", str(port)],
+            env=_env(DATABASE_URL=fresh_database()),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert result.stdout == ""  # no URL, no key
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "in use" in result.stderr.lower()
+
+
 class Serve:
     """`helpdesk serve` on the embedded PostgreSQL in a data directory of its own."""
 
@@ -159,6 +179,9 @@ def test_serve_on_embedded_postgres_end_to_end(serve_data_dir):
         serve.wait_ready()
         agent_key = run_cli("api-keys", "create", "--role", "agent", "--name", "sidecar", env=serve.env)
         assert agent_key.returncode == 0, agent_key.stderr
+        # Issue 16: it said "starting" a PostgreSQL that serve was already running.
+        assert "starting" not in agent_key.stderr
+        assert "already running" in agent_key.stderr
     finally:
         code, out = serve.stop()
     assert code == 0

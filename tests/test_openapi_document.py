@@ -326,3 +326,107 @@ def test_every_constraint_msgspec_states_is_in_the_spec(spec):
         check(component, found[name], name)
         checked += 1
     assert checked > 40
+
+
+def test_examples_look_like_real_data(spec):
+    """Issue 16: `"time_zone": "time-zone"`, an actor of type `ticket.updated`, a metric both fulfilled
+    and breached. Examples carry no value made from a field's own name, and what they say holds together."""
+    import zoneinfo
+
+    actor_types = set(spec["components"]["schemas"]["ActorType"]["enum"])
+    problems = []
+
+    def check(value, where, field=""):
+        if isinstance(value, dict):
+            if "key" in value or "example" in value.values():
+                problems.append(f"{where}: placeholder map entry")
+            for key, item in value.items():
+                check(item, f"{where}/{key}", key)
+            requester, assignee = value.get("requester"), value.get("assignee")
+            if isinstance(requester, dict) and isinstance(assignee, dict) and requester == assignee:
+                problems.append(f"{where}: the requester is their own assignee")
+            if field in ("actor", "author") and value.get("type") not in actor_types:
+                problems.append(f"{where}: actor type {value.get('type')!r}")
+            if {"state", "fulfilled_at", "breached_at"} <= set(value):
+                state, fulfilled, breached = value["state"], value["fulfilled_at"], value["breached_at"]
+                coherent = {
+                    "running": fulfilled is None and breached is None,
+                    "paused": fulfilled is None and breached is None,
+                    "fulfilled": fulfilled is not None,
+                    "breached": breached is not None and fulfilled is None,
+                }.get(state, True)
+                if not coherent:
+                    problems.append(
+                        f"{where}: a {state} metric fulfilled {fulfilled} and breached {breached}"
+                    )
+            if {"result", "breached_at"} <= set(value) and (value["result"] == "met") != (
+                value["breached_at"] is None
+            ):
+                problems.append(f"{where}: result {value['result']} with breached_at {value['breached_at']}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                check(item, f"{where}/{i}", field)
+        elif isinstance(value, str) and field:
+            if value in (field, field.replace("_", "-"), "example"):
+                problems.append(f"{where}: {value!r} is a placeholder")
+            if field == "time_zone":
+                try:
+                    zoneinfo.ZoneInfo(value)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    problems.append(f"{where}: {value!r} is not a time zone")
+
+    for where, _schema, example in _examples(spec):
+        check(example, where)
+    assert not problems, "\n".join(problems[:30])
+
+
+def _webhook_id(spec, event_type):
+    parameters = spec["webhooks"][event_type]["post"]["parameters"]
+    schema = next(p for p in parameters if p["name"] == "webhook-id")["schema"]
+    for example in schema["examples"]:
+        assert re.fullmatch(schema["pattern"], example), (event_type, example)
+    return re.compile(schema["pattern"])
+
+
+def test_the_webhook_id_example_is_shaped_like_what_is_sent(spec):
+    """Ticket events are checked end to end in tests/test_readme_walkthrough.py; the others are made by
+    new_message_id."""
+    from api.webhooks.publish import new_message_id
+
+    assert _webhook_id(spec, "ticket.resolved").fullmatch("evt_6")
+    assert _webhook_id(spec, "sla.breached").fullmatch("evt_17")
+    test_event = _webhook_id(spec, "webhook.test")
+    assert all(test_event.fullmatch(new_message_id()) for _ in range(200))
+
+
+def test_summaries_and_descriptions_use_markdown_code_not_rst(spec):
+    """Issue 16: Swagger showed the docstrings' reST double back-ticks literally."""
+    for where, node in nodes(spec):
+        for key in ("summary", "description"):
+            if isinstance(node.get(key), str):
+                assert "``" not in node[key], f"{where}/{key}: {node[key][:80]}"
+
+
+def test_the_key_list_promises_only_fields_it_has(spec):
+    """Issue 16: listApiKeys promised a "last use" that no field carried."""
+    operation = spec["paths"]["/v1/api-keys"]["get"]
+    text = f"{operation['summary']} {operation.get('description', '')}".lower()
+    fields = set(spec["components"]["schemas"]["ApiKeyRead"]["properties"])
+    assert "last use" not in text or "last_used_at" in fields
+    for field in ("name", "role", "prefix", "created", "revoked"):
+        assert field in text
+
+
+def test_patterns_read_the_same_in_javascript_and_python(spec):
+    """A pattern is an ECMA-262 regular expression (the spec's JS tools read it without the `u` flag):
+    no `\\U…` escapes. The tag rule, stated for every BMP character, is exactly the server's there."""
+    from api.tickets.schemas import _TAG_REFUSED
+
+    for where, node in nodes(spec):
+        if isinstance(node.get("pattern"), str):
+            assert "\\U" not in node["pattern"], where
+            re.compile(node["pattern"])
+    stated = re.compile(_props(spec, "TicketCreate")["tags"]["items"]["pattern"])
+    server = re.compile(rf"^[^{_TAG_REFUSED}]+$")
+    tags = (f"a{chr(c)}" for c in range(0x10000))
+    assert [t for t in tags if bool(stated.fullmatch(t)) != bool(server.fullmatch(t))] == []

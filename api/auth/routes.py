@@ -42,7 +42,8 @@ class ApiKeyController(Controller):
     ) -> Page[ApiKeyRead]:
         """List API keys (never their secrets), oldest first.
 
-        Shows name, role, prefix and last use; revoked keys only with `include_revoked=true`.
+        Shows name, role, prefix, the agent a key acts for and when it was created or revoked; revoked
+        keys only with `include_revoked=true`.
         """
         return await service.list_api_keys(tx, limit=limit, cursor=cursor, include_revoked=include_revoked)
 

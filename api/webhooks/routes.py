@@ -56,12 +56,13 @@ class WebhookEndpointController(Controller):
     opt = ADMIN_ONLY
 
     @get("/event-types", operation_id="listWebhookEventTypes")
-    async def list_event_types(self) -> list[EventTypeRead]:
+    async def list_event_types(self) -> Page[EventTypeRead]:
         """List the webhook event types, each with a JSON Schema of its `data`.
 
+        A page like every other list (`data`, and `next_cursor`, always null: the catalog fits on one).
         The same types are described in the spec's `webhooks` section, with their signature headers.
         """
-        return service.list_event_types()
+        return Page(data=service.list_event_types(), next_cursor=None)
 
     @post("/endpoints", operation_id="createWebhookEndpoint", opt=created_at_location())
     async def create_endpoint(
