@@ -74,6 +74,10 @@ class NoOpenTime(BusinessTimeError):
     :data:`MAX_SPAN`)."""
 
 
+class TooLong(BusinessTimeError):
+    """An answer that would list more intervals than the caller allows."""
+
+
 class ScheduleError(ValueError):
     """An invalid schedule; ``problems`` lists ``(index into weekly or None, message)``."""
 
@@ -404,12 +408,20 @@ def counted_intervals(
 # -- Public calculations -------------------------------------------------------------------------------
 
 
-def due(schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()) -> Due:
+def due(
+    schedule: Schedule,
+    start: dt.datetime,
+    amount: dt.timedelta,
+    pauses: Iterable[Pause] = (),
+    *,
+    max_intervals: int | None = None,
+) -> Due:
     """When ``amount`` of business time after ``start`` is used up, with the intervals that count.
 
     The due instant is the earliest instant ``t >= start`` with ``elapsed(start, t) == amount``: a
     start outside hours counts from the next opening; an amount used up exactly at an interval's end is
-    due at that end (not at the next opening); a zero amount is due at ``start``.
+    due at that end (not at the next opening); a zero amount is due at ``start``. An answer that would
+    take more than ``max_intervals`` intervals raises :class:`TooLong` instead.
     """
     if amount < dt.timedelta(0):
         raise BusinessTimeError("the amount must not be negative")
@@ -425,6 +437,8 @@ def due(schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: It
             return Due(end, tuple(used))
         used.append(interval)
         remaining -= interval.duration
+        if max_intervals is not None and len(used) >= max_intervals:
+            raise TooLong(f"the amount takes more than {max_intervals} intervals of this calendar")
     raise AssertionError("counted_intervals ends only by raising")  # pragma: no cover
 
 
@@ -564,28 +578,72 @@ def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _Ope
     return index
 
 
+_EXPLAIN_WINDOW = dt.timedelta(days=7)
+""":func:`explain` works window by window, so a bound on its answer also bounds its work."""
+# Touching intervals make one stretch of many intervals: the work has a bound of its own, looser.
+_WORK_PER_STRETCH = 10
+_MIN_WORK = 20_000
+
+
 def explain(
-    schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
+    schedule: Schedule,
+    start: dt.datetime,
+    end: dt.datetime,
+    pauses: Iterable[Pause] = (),
+    *,
+    max_stretches: int | None = None,
 ) -> list[Stretch]:
     """``[start, end)`` cut into consecutive stretches, each with its reason (see :class:`Stretch`).
 
     The stretches cover the span exactly, in order, and adjacent stretches have different reasons; the
-    ``counted`` ones add up to :func:`elapsed`.
+    ``counted`` ones add up to :func:`elapsed`. With ``max_stretches``, the work stops once more
+    stretches than that are known, or ten times as many scheduled intervals (at least 20,000) have been
+    looked at, and the answer is the first stretches up to there: at most ``max_stretches``, the last of
+    which may be cut short (it then ends before ``end``, where the work stopped).
     """
     origin, limit = _instant(start, "start"), _instant(end, "end")
     if limit < origin:
         raise BusinessTimeError("the end must not be before the start")
     if limit - origin > MAX_SPAN:
         raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
+    paused = _normalize_pauses(pauses)
+    # Disjoint and ordered: the pauses overlapping a window are a slice, found by bisection.
+    pause_starts, pause_ends = [p.start for p in paused], [p.end for p in paused]
+    stretches: list[Stretch] = []
+    seen = 0
+    window = origin
+    while window < limit:
+        window_end = min(window + _EXPLAIN_WINDOW, limit)
+        within = paused[
+            bisect.bisect_right(pause_ends, window) : bisect.bisect_left(pause_starts, window_end)
+        ]
+        found, pieces = _explain_window(schedule, window, window_end, within)
+        seen += pieces
+        for stretch in found:
+            if stretches and stretches[-1].reason == stretch.reason:  # one stretch across windows
+                stretches[-1] = Stretch(stretches[-1].start, stretch.end, stretch.reason)
+            else:
+                stretches.append(stretch)
+        window = window_end
+        if max_stretches is not None and (
+            len(stretches) > max_stretches or seen > max(_WORK_PER_STRETCH * max_stretches, _MIN_WORK)
+        ):
+            return stretches[:max_stretches]  # the last may be cut short: it ends where the work stopped
+    return stretches
+
+
+def _explain_window(
+    schedule: Schedule, origin: dt.datetime, limit: dt.datetime, pauses: list[Interval]
+) -> tuple[list[Stretch], int]:
+    """The stretches of ``[origin, limit)`` and how many scheduled intervals that took."""
     opened = _Spans(list(_open(schedule, origin, limit)))
-    holidays = _Spans(
-        _union(
-            Interval(p.start, p.end)
-            for p in _scheduled(schedule, origin, limit, open_ended=False)
-            if p.holiday and p.start < limit
-        )
-    )
-    paused = _Spans(_normalize_pauses(pauses))
+    holiday_pieces = [
+        Interval(p.start, p.end)
+        for p in _scheduled(schedule, origin, limit, open_ended=False)
+        if p.holiday and p.start < limit
+    ]
+    holidays = _Spans(_union(holiday_pieces))
+    paused = _Spans(pauses)
     points = sorted(
         {origin, limit}
         | {
@@ -608,7 +666,7 @@ def explain(
             stretches[-1] = Stretch(stretches[-1].start, right, reason)
         else:
             stretches.append(Stretch(left, right, reason))
-    return stretches
+    return stretches, len(opened.intervals) + len(holiday_pieces)
 
 
 class _Spans:

@@ -352,6 +352,43 @@ def test_explain_covers_the_span_and_adds_up(data, schedule, start, length):
         assert total("holiday") == elapsed(plain, start, end) - elapsed(schedule, start, end)
 
 
+@FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(6 * 1440, 60 * 1440), st.integers(0, 400))
+def test_explain_is_the_same_window_by_window_and_cut_to_its_first_stretches(
+    data, schedule, start, length, most
+):
+    """Long spans are explained a week at a time, and a bound on the answer is its first stretches:
+    the same stretches as one piece, whatever the windows."""
+    pauses = data.draw(pause_lists(start))
+    end = start + dt.timedelta(minutes=length)
+    stretches = explain(schedule, start, end, pauses)
+    assert (stretches[0].start, stretches[-1].end) == (start, end)
+    for left, right in itertools.pairwise(stretches):
+        assert left.end == right.start
+        assert left.reason != right.reason
+    counted = sum((s.duration for s in stretches if s.reason == "counted"), dt.timedelta(0))
+    assert counted == elapsed(schedule, start, end, pauses)
+    cut = explain(schedule, start, end, pauses, max_stretches=most)
+    assert cut[:-1] == stretches[: max(len(cut) - 1, 0)]
+    assert len(cut) == min(most, len(stretches))  # the work bound is far away here
+    if cut:
+        last, whole = cut[-1], stretches[len(cut) - 1]
+        assert (last.start, last.reason) == (whole.start, whole.reason)
+        assert last.end <= whole.end
+
+
+def test_explain_of_a_century_stops_early_when_bounded():
+    # Open around the clock in 200 touching intervals a week: one stretch made of a million intervals.
+    weekly = tuple(WeeklyInterval(day, m, m + 50) for day in range(7) for m in range(0, 1400, 50))
+    schedule = Schedule("UTC", weekly[:200])
+    start = utc(2025, 1, 1)
+    end = start + dt.timedelta(days=36_000)
+    cut = explain(schedule, start, end, max_stretches=10)
+    assert 1 <= len(cut) <= 10
+    assert cut[0].start == start
+    assert cut[-1].end < end
+
+
 # -- Named cases ---------------------------------------------------------------------------------------
 
 
