@@ -4,6 +4,7 @@ intervals still ahead of the due instant. Pure: the stored state, the clock and 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from api.calendars import businesstime
 from api.sla import clocks
@@ -17,6 +18,12 @@ from api.sla.schemas import (
     TicketSla,
     TicketSlaExplanation,
 )
+
+# What one metric's explanation lists at most: a year's business-time target on a calendar of many short
+# openings listed 65 MB. The first stretches of the cycle (the last one then ends before now) and the
+# next openings ahead of the due instant.
+MAX_STRETCHES = 1000
+MAX_UNTIL_DUE = 100
 
 
 def _pause_status(metric: SlaMetric, at: dt.datetime, end: dt.datetime) -> str | None:
@@ -32,7 +39,7 @@ def _stretches(metric: SlaMetric, clock: clocks.Clock, end: dt.datetime) -> list
         return []
     pauses = [(p.start, min(p.end or end, end)) for p in metric.pauses if p.start < end]
     if metric.business and isinstance(clock, BusinessTime):
-        explained = businesstime.explain(clock.schedule, start, end, pauses)
+        explained = businesstime.explain(clock.schedule, start, end, pauses, max_stretches=MAX_STRETCHES)
         return [
             SlaStretch(
                 start=s.start,
@@ -64,7 +71,7 @@ def _until_due(metric: SlaMetric, clock: clocks.Clock, now: dt.datetime) -> list
     if metric.business and isinstance(clock, BusinessTime):
         try:
             found = businesstime.counted_intervals(clock.schedule, start, until=metric.due_at)
-            return [SlaInterval(start=i.start, end=i.end) for i in found]
+            return [SlaInterval(start=i.start, end=i.end) for i in itertools.islice(found, MAX_UNTIL_DUE)]
         except businesstime.BusinessTimeError:
             return []
     return [SlaInterval(start=start, end=metric.due_at)]
