@@ -6,7 +6,10 @@ nothing ever steps minute by minute. Each schedule also keeps an index of the op
 found over a range around the instants asked about, with running totals (:class:`_OpenIndex`): due
 instants without pauses and elapsed time are then two binary searches, so a ticket months old costs
 no more than a new one. The index holds exactly what the walk yields, and the tests hold the two
-against each other.
+against each other. Beyond the index's three years, a table of open time per local day
+(:class:`_DayTable`) answers with a bisection and two walks of about a day: the work per answer does
+not grow with the distance or with the number of openings a week (a year's target on a calendar of
+many short openings is due decades away).
 
 Rules (``docs/calendars.md`` states them for users):
 
@@ -496,7 +499,7 @@ def elapsed(
                 if pause.start < limit and pause.end > origin:
                     total -= index.open_between(max(pause.start, origin), min(pause.end, limit))
             return total
-        if limit - origin > _INDEX_SPAN:  # further than an index reaches: day totals
+        if limit - origin >= _INDEX_FROM:  # further than the index reaches: day totals
             if limit - origin > MAX_SPAN:
                 raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
             total = _table_elapsed(schedule, origin, limit)
@@ -575,12 +578,15 @@ class _OpenIndex:
 
 def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _OpenIndex | None:
     """The schedule's index, extended (rebuilt) to cover ``[start, end)``; None when that would span
-    more than :data:`_INDEX_SPAN`."""
+    more than :data:`_INDEX_SPAN`, or move an existing index elsewhere (requests far apart in time would
+    rebuild it back and forth, a walk each time: the day table answers those instead)."""
     index = schedule._index
     if index is not None and index.covers(start, end):
         return index
     origin, limit = start - _INDEX_MARGIN, end + _INDEX_MARGIN
-    if index is not None and index.limit - origin <= _INDEX_SPAN and limit - index.origin <= _INDEX_SPAN:
+    if index is not None:
+        if index.limit - origin > _INDEX_SPAN or limit - index.origin > _INDEX_SPAN:
+            return None
         origin, limit = min(origin, index.origin), max(limit, index.limit)
     if limit - origin > _INDEX_SPAN or origin < MIN_INSTANT or limit > MAX_INSTANT:
         return None
