@@ -6,7 +6,10 @@ nothing ever steps minute by minute. Each schedule also keeps an index of the op
 found over a range around the instants asked about, with running totals (:class:`_OpenIndex`): due
 instants without pauses and elapsed time are then two binary searches, so a ticket months old costs
 no more than a new one. The index holds exactly what the walk yields, and the tests hold the two
-against each other.
+against each other. Beyond the index's three years, a table of open time per local day
+(:class:`_DayTable`) answers with a bisection and two walks of about a day: the work per answer does
+not grow with the distance or with the number of openings a week (a year's target on a calendar of
+many short openings is due decades away).
 
 Rules (``docs/calendars.md`` states them for users):
 
@@ -72,6 +75,10 @@ class OutOfRange(BusinessTimeError):
 class NoOpenTime(BusinessTimeError):
     """The schedule has no open time within reach (every day closed, or the answer beyond
     :data:`MAX_SPAN`)."""
+
+
+class TooLong(BusinessTimeError):
+    """An answer that would list more intervals than the caller allows."""
 
 
 class ScheduleError(ValueError):
@@ -161,6 +168,7 @@ class Schedule:
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
     _index: _OpenIndex | None = field(init=False, repr=False, compare=False, hash=False, default=None)
+    _table: _DayTable | None = field(init=False, repr=False, compare=False, hash=False, default=None)
 
     def __post_init__(self) -> None:
         try:
@@ -404,12 +412,20 @@ def counted_intervals(
 # -- Public calculations -------------------------------------------------------------------------------
 
 
-def due(schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: Iterable[Pause] = ()) -> Due:
+def due(
+    schedule: Schedule,
+    start: dt.datetime,
+    amount: dt.timedelta,
+    pauses: Iterable[Pause] = (),
+    *,
+    max_intervals: int | None = None,
+) -> Due:
     """When ``amount`` of business time after ``start`` is used up, with the intervals that count.
 
     The due instant is the earliest instant ``t >= start`` with ``elapsed(start, t) == amount``: a
     start outside hours counts from the next opening; an amount used up exactly at an interval's end is
-    due at that end (not at the next opening); a zero amount is due at ``start``.
+    due at that end (not at the next opening); a zero amount is due at ``start``. An answer that would
+    take more than ``max_intervals`` intervals raises :class:`TooLong` instead.
     """
     if amount < dt.timedelta(0):
         raise BusinessTimeError("the amount must not be negative")
@@ -425,6 +441,8 @@ def due(schedule: Schedule, start: dt.datetime, amount: dt.timedelta, pauses: It
             return Due(end, tuple(used))
         used.append(interval)
         remaining -= interval.duration
+        if max_intervals is not None and len(used) >= max_intervals:
+            raise TooLong(f"the amount takes more than {max_intervals} intervals of this calendar")
     raise AssertionError("counted_intervals ends only by raising")  # pragma: no cover
 
 
@@ -451,6 +469,8 @@ def add(
         found = None if index is None else index.due(origin, amount)
         if found is not None:
             return found
+        # Further than the index reaches: day totals, so the work does not grow with the distance.
+        return _table_due(schedule, origin, amount)
     return due(schedule, start, amount, pauses).due_at
 
 
@@ -478,6 +498,14 @@ def elapsed(
             for pause in _normalize_pauses(pauses):
                 if pause.start < limit and pause.end > origin:
                     total -= index.open_between(max(pause.start, origin), min(pause.end, limit))
+            return total
+        if limit - origin >= _INDEX_FROM:  # further than the index reaches: day totals
+            if limit - origin > MAX_SPAN:
+                raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
+            total = _table_elapsed(schedule, origin, limit)
+            for pause in _normalize_pauses(pauses):
+                if pause.start < limit and pause.end > origin:
+                    total -= _table_elapsed(schedule, max(pause.start, origin), min(pause.end, limit))
             return total
     total = dt.timedelta(0)
     for interval in counted_intervals(schedule, start, pauses, until=end):
@@ -593,12 +621,15 @@ class _OpenIndex:
 
 def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _OpenIndex | None:
     """The schedule's index, extended (rebuilt) to cover ``[start, end)``; None when that would span
-    more than :data:`_INDEX_SPAN`."""
+    more than :data:`_INDEX_SPAN`, or move an existing index elsewhere (requests far apart in time would
+    rebuild it back and forth, a walk each time: the day table answers those instead)."""
     index = schedule._index
     if index is not None and index.covers(start, end):
         return index
     origin, limit = start - _INDEX_MARGIN, end + _INDEX_MARGIN
-    if index is not None and index.limit - origin <= _INDEX_SPAN and limit - index.origin <= _INDEX_SPAN:
+    if index is not None:
+        if index.limit - origin > _INDEX_SPAN or limit - index.origin > _INDEX_SPAN:
+            return None
         origin, limit = min(origin, index.origin), max(limit, index.limit)
     if limit - origin > _INDEX_SPAN or origin < MIN_INSTANT or limit > MAX_INSTANT:
         return None
@@ -607,28 +638,231 @@ def _index_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _Ope
     return index
 
 
+class _DayTable:
+    """Open time per local day, with running totals: how :func:`add` and :func:`elapsed` reach far.
+
+    An index of every open interval (:class:`_OpenIndex`) stops at three years; beyond, a walk costs one
+    step per scheduled interval, and a calendar of many short openings with a year's business-time target
+    made each ticket write walk half a century (seconds of CPU per write). Day ``d`` here holds the open
+    time in ``[midnight(d), midnight(d + 1))`` (local midnights, fold=0): where the zone's offset is the
+    same from the day before to the day after next, that is the weekday's scheduled minutes (less a
+    holiday's, plus the previous evening's overnight shift running past midnight), with no walk at all;
+    around offset changes (a few days a year) the walk counts it once, when the table is built. Answers
+    then cost a bisection and two walks of about a day, whatever the distance; the table holds one
+    integer per day.
+    """
+
+    def __init__(self, schedule: Schedule, first: dt.date) -> None:
+        self.schedule = schedule
+        self.first = first
+        zone = schedule.zone
+        self.midnights = [_resolve(first, 0, zone)]
+        self.before = [0]
+        """``before[i]``: the open time in ``[midnights[0], midnights[i])``, in microseconds."""
+        self.closed_runs: list[tuple[int, int]] = []
+        """``[i, j)`` ranges of more than :data:`MAX_CLOSED_DAYS` days without open time."""
+        self._closed_since: int | None = None
+        in_day, spill = [], []
+        for pieces in schedule._by_day:
+            lengths = [(start, end if end > start else end + MINUTES_PER_DAY) for start, end in pieces]
+            in_day.append(sum(min(end, MINUTES_PER_DAY) - start for start, end in lengths))
+            spill.append(sum(max(end - MINUTES_PER_DAY, 0) for _, end in lengths))
+        self._in_day = [dt.timedelta(minutes=m) // _MICROSECOND for m in in_day]
+        self._spill = [dt.timedelta(minutes=m) // _MICROSECOND for m in spill]
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the last one held."""
+        return self.first + dt.timedelta(days=len(self.before) - 1)
+
+    def extend(self, until: dt.date) -> None:
+        """Hold every day before ``until``."""
+        schedule, zone = self.schedule, self.schedule.zone
+        start = self.end
+        count = (until - start).days
+        if count <= 0:
+            return
+        days = [start + dt.timedelta(days=n) for n in range(-1, count + 2)]
+        offsets = [_midnight_offsets(zone, day) for day in days]
+        midnights = [_resolve(day, 0, zone) for day in days[1:]]  # start .. until
+        totals: list[int | None] = []
+        for n in range(count):
+            day = days[n + 1]
+            if len(set(offsets[n : n + 4])) == 1 and all(a == b for a, b in offsets[n : n + 4]):
+                previous = day - dt.timedelta(days=1)
+                total = 0 if schedule.is_holiday(day) else self._in_day[day.weekday()]
+                if not schedule.is_holiday(previous):
+                    total += self._spill[previous.weekday()]
+                totals.append(total)
+            else:
+                totals.append(None)  # an offset changes nearby: walked below
+        n = 0
+        while n < count:  # each run of days near an offset change, walked once
+            if totals[n] is not None:
+                n += 1
+                continue
+            m = n
+            while m < count and totals[m] is None:
+                m += 1
+            walked = [0] * (m - n)
+            bounds = midnights[n : m + 1]
+            for interval in _open(schedule, bounds[0], bounds[-1]):
+                begin, finish = interval.start, min(interval.end, bounds[-1])
+                k = bisect.bisect_right(bounds, begin) - 1
+                while begin < finish:
+                    stop = min(finish, bounds[k + 1])
+                    walked[k] += (stop - begin) // _MICROSECOND
+                    begin, k = stop, k + 1
+            totals[n:m] = walked
+            n = m
+        for n, counted in enumerate(totals):
+            assert counted is not None
+            index = len(self.before) - 1
+            if counted == 0:
+                self._closed_since = index if self._closed_since is None else self._closed_since
+                if index + 1 - self._closed_since == MAX_CLOSED_DAYS + 1:
+                    self.closed_runs.append((self._closed_since, index + 1))
+                elif index + 1 - self._closed_since > MAX_CLOSED_DAYS + 1:
+                    self.closed_runs[-1] = (self._closed_since, index + 1)
+            else:
+                self._closed_since = None
+            self.before.append(self.before[-1] + counted)
+            self.midnights.append(midnights[n + 1])
+
+    def index_at_or_after(self, instant: dt.datetime) -> int:
+        return bisect.bisect_left(self.midnights, instant)
+
+    def index_at_or_before(self, instant: dt.datetime) -> int:
+        return bisect.bisect_right(self.midnights, instant) - 1
+
+
+_MICROSECOND = dt.timedelta(microseconds=1)
+_TABLE_CHUNK = dt.timedelta(days=366)
+
+
+def _midnight_offsets(
+    zone: zoneinfo.ZoneInfo, day: dt.date
+) -> tuple[dt.timedelta | None, dt.timedelta | None]:
+    return _offset(zone, day, 0), _offset(zone, day, 1)
+
+
+def _table_for(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> _DayTable:
+    """The schedule's table, holding at least the days from before ``start`` to after ``end``."""
+    first = start.astimezone(schedule.zone).date() - dt.timedelta(days=2)
+    last = end.astimezone(schedule.zone).date() + dt.timedelta(days=3)
+    table = schedule._table
+    if table is None or table.first > first:
+        # Tables only grow forwards: one starting later is rebuilt from the earlier day.
+        table = _DayTable(schedule, first - dt.timedelta(days=366))
+        object.__setattr__(schedule, "_table", table)
+    table.extend(last)
+    return table
+
+
+def _walked(schedule: Schedule, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+    return sum((i.duration for i in counted_intervals(schedule, start, until=end)), dt.timedelta(0))
+
+
+def _table_elapsed(schedule: Schedule, origin: dt.datetime, limit: dt.datetime) -> dt.timedelta:
+    """:func:`elapsed` without pauses: walks to the first midnight and from the last, totals between."""
+    table = _table_for(schedule, origin, limit)
+    i, j = table.index_at_or_after(origin), table.index_at_or_before(limit)
+    if j <= i:
+        return _walked(schedule, origin, limit)
+    between = (table.before[j] - table.before[i]) * _MICROSECOND
+    return (
+        _walked(schedule, origin, table.midnights[i]) + between + _walked(schedule, table.midnights[j], limit)
+    )
+
+
+def _table_due(schedule: Schedule, origin: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+    """:func:`add` without pauses, through the day table (same answer as the walk of :func:`due`)."""
+    reach = min(origin + MAX_SPAN, MAX_INSTANT)
+    table = _table_for(schedule, origin, min(origin + _TABLE_CHUNK, reach))
+    i = table.index_at_or_after(origin)
+    head = _walked(schedule, origin, table.midnights[i])
+    if amount <= head:
+        return due(schedule, origin, amount).due_at
+    target = table.before[i] + (amount - head) // _MICROSECOND
+    while (k := bisect.bisect_left(table.before, target)) == len(table.before):
+        if table.midnights[-1] >= reach:
+            raise NoOpenTime(f"no due time within {MAX_SPAN.days} days of the start")
+        table.extend(table.end + _TABLE_CHUNK)
+    k -= 1  # the day within which the amount is used up
+    if any(run_start < k and run_end > i for run_start, run_end in table.closed_runs):
+        raise NoOpenTime(f"the calendar has no open time for {MAX_CLOSED_DAYS} days")
+    found = due(schedule, table.midnights[k], (target - table.before[k]) * _MICROSECOND).due_at
+    if found > reach:
+        raise NoOpenTime(f"no due time within {MAX_SPAN.days} days of the start")
+    return found
+
+
+_EXPLAIN_WINDOW = dt.timedelta(days=7)
+""":func:`explain` works window by window, so a bound on its answer also bounds its work."""
+# Touching intervals make one stretch of many intervals: the work has a bound of its own, looser.
+_WORK_PER_STRETCH = 10
+_MIN_WORK = 20_000
+
+
 def explain(
-    schedule: Schedule, start: dt.datetime, end: dt.datetime, pauses: Iterable[Pause] = ()
+    schedule: Schedule,
+    start: dt.datetime,
+    end: dt.datetime,
+    pauses: Iterable[Pause] = (),
+    *,
+    max_stretches: int | None = None,
 ) -> list[Stretch]:
     """``[start, end)`` cut into consecutive stretches, each with its reason (see :class:`Stretch`).
 
     The stretches cover the span exactly, in order, and adjacent stretches have different reasons; the
-    ``counted`` ones add up to :func:`elapsed`.
+    ``counted`` ones add up to :func:`elapsed`. With ``max_stretches``, the work stops once more
+    stretches than that are known, or ten times as many scheduled intervals (at least 20,000) have been
+    looked at, and the answer is the first stretches up to there: at most ``max_stretches``, the last of
+    which may be cut short (it then ends before ``end``, where the work stopped).
     """
     origin, limit = _instant(start, "start"), _instant(end, "end")
     if limit < origin:
         raise BusinessTimeError("the end must not be before the start")
     if limit - origin > MAX_SPAN:
         raise OutOfRange(f"the span must not exceed {MAX_SPAN.days} days")
+    paused = _normalize_pauses(pauses)
+    # Disjoint and ordered: the pauses overlapping a window are a slice, found by bisection.
+    pause_starts, pause_ends = [p.start for p in paused], [p.end for p in paused]
+    stretches: list[Stretch] = []
+    seen = 0
+    window = origin
+    while window < limit:
+        window_end = min(window + _EXPLAIN_WINDOW, limit)
+        within = paused[
+            bisect.bisect_right(pause_ends, window) : bisect.bisect_left(pause_starts, window_end)
+        ]
+        found, pieces = _explain_window(schedule, window, window_end, within)
+        seen += pieces
+        for stretch in found:
+            if stretches and stretches[-1].reason == stretch.reason:  # one stretch across windows
+                stretches[-1] = Stretch(stretches[-1].start, stretch.end, stretch.reason)
+            else:
+                stretches.append(stretch)
+        window = window_end
+        if max_stretches is not None and (
+            len(stretches) > max_stretches or seen > max(_WORK_PER_STRETCH * max_stretches, _MIN_WORK)
+        ):
+            return stretches[:max_stretches]  # the last may be cut short: it ends where the work stopped
+    return stretches
+
+
+def _explain_window(
+    schedule: Schedule, origin: dt.datetime, limit: dt.datetime, pauses: list[Interval]
+) -> tuple[list[Stretch], int]:
+    """The stretches of ``[origin, limit)`` and how many scheduled intervals that took."""
     opened = _Spans(list(_open(schedule, origin, limit)))
-    holidays = _Spans(
-        _union(
-            Interval(p.start, p.end)
-            for p in _scheduled(schedule, origin, limit, open_ended=False)
-            if p.holiday and p.start < limit
-        )
-    )
-    paused = _Spans(_normalize_pauses(pauses))
+    holiday_pieces = [
+        Interval(p.start, p.end)
+        for p in _scheduled(schedule, origin, limit, open_ended=False)
+        if p.holiday and p.start < limit
+    ]
+    holidays = _Spans(_union(holiday_pieces))
+    paused = _Spans(pauses)
     points = sorted(
         {origin, limit}
         | {
@@ -651,7 +885,7 @@ def explain(
             stretches[-1] = Stretch(stretches[-1].start, right, reason)
         else:
             stretches.append(Stretch(left, right, reason))
-    return stretches
+    return stretches, len(opened.intervals) + len(holiday_pieces)
 
 
 class _Spans:

@@ -336,8 +336,9 @@ class BusinessCalendarController(Controller):
 
         From `start`, count `minutes` of open time (outside `pauses`): `due_at` is the first instant at
         which they have all counted, and `intervals` the counted intervals. A start outside hours counts
-        from the next opening; a budget used up exactly at closing is due at closing. Agents may ask too
-        (it computes and changes nothing).
+        from the next opening; a budget used up exactly at closing is due at closing. An amount that
+        takes more than 5,000 intervals of the calendar is refused (422 on `$.minutes`). Agents may ask
+        too (it computes and changes nothing).
         """
         return await run_once(
             tx, request, idempotency_key, data, lambda: service.compute_due(tx, calendar_id, data)
@@ -360,8 +361,9 @@ class BusinessCalendarController(Controller):
         """How much business time lies between two instants?
 
         Counts open time between `from` and `to` outside `pauses`, and explains every stretch that did
-        not count: `outside_hours`, `holiday` or `paused`. Agents may ask too (it computes and changes
-        nothing).
+        not count: `outside_hours`, `holiday` or `paused`. A span that holds more than 5,000 stretches
+        is refused (422 on `$.to`; the message names how far a shorter span may reach). Agents may ask
+        too (it computes and changes nothing).
         """
         return await run_once(
             tx, request, idempotency_key, data, lambda: service.compute_elapsed(tx, calendar_id, data)

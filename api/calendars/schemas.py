@@ -13,6 +13,8 @@ MAX_HOLIDAYS = 3000
 MAX_PAUSES = 1000
 MAX_MINUTES = 1_000_000
 """The largest what-if budget (about 694 days of round-the-clock time)."""
+MAX_LISTED = 5000
+"""The most intervals or stretches a what-if answer lists (more is a 422 asking for less)."""
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = (
@@ -163,7 +165,8 @@ class DueResult(msgspec.Struct, kw_only=True):
     due_at: dt.datetime
     """The earliest instant at which ``minutes`` of business time have counted since ``start``."""
     intervals: list[IntervalRead]
-    """The counted intervals from ``start`` to ``due_at``; they add up to ``minutes``."""
+    """The counted intervals from ``start`` to ``due_at``; they add up to ``minutes``. At most 5,000: an
+    amount that takes more is refused (422 on ``$.minutes``)."""
 
 
 class ElapsedRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -195,4 +198,5 @@ class ElapsedResult(msgspec.Struct, kw_only=True):
     minutes: float
     stretches: list[StretchRead]
     """``from`` to ``to`` cut into consecutive stretches: ``counted``, or why not (``outside_hours``,
-    ``holiday``: an opening removed by a holiday, ``paused``: open but paused)."""
+    ``holiday``: an opening removed by a holiday, ``paused``: open but paused). At most 5,000: a span
+    that holds more is refused (422 on ``$.to``, naming how far a shorter one may reach)."""

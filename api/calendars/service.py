@@ -23,6 +23,7 @@ from api.calendars import businesstime, holiday_sources, ical, isolated, zones
 from api.calendars.models import BusinessCalendar, BusinessCalendarVersion
 from api.calendars.schemas import (
     MAX_HOLIDAYS,
+    MAX_LISTED,
     CalendarCreate,
     CalendarRead,
     CalendarUpdate,
@@ -385,9 +386,10 @@ async def _schedule(conn: AsyncConnection, calendar_id: uuid.UUID) -> tuple[busi
 async def compute_due(conn: AsyncConnection, calendar_id: uuid.UUID, data: DueRequest) -> DueResult:
     schedule, version = await _schedule(conn, calendar_id)
     pauses = _pauses(data.pauses)
+    amount = dt.timedelta(minutes=data.minutes)
     try:
-        result = businesstime.due(schedule, data.start, dt.timedelta(minutes=data.minutes), pauses)
-    except businesstime.NoOpenTime as exc:
+        result = businesstime.due(schedule, data.start, amount, pauses, max_intervals=MAX_LISTED)
+    except (businesstime.NoOpenTime, businesstime.TooLong) as exc:
         raise _arithmetic_error(exc, "$.minutes") from None
     except businesstime.BusinessTimeError as exc:
         raise _arithmetic_error(exc, "$.pauses" if "pause" in str(exc) else "$.start") from None
@@ -411,12 +413,16 @@ async def compute_elapsed(
         )
     pauses = _pauses(data.pauses)
     try:
-        stretches = businesstime.explain(schedule, data.from_, data.to, pauses)
+        stretches = businesstime.explain(schedule, data.from_, data.to, pauses, max_stretches=MAX_LISTED)
     except businesstime.BusinessTimeError as exc:
         message = str(exc)
         raise _arithmetic_error(
             exc, "$.pauses" if "pause" in message else "$.from" if message.startswith("start") else "$.to"
         ) from None
+    if stretches and stretches[-1].end < data.to:
+        reached = stretches[-1].end.isoformat().replace("+00:00", "Z")
+        message = f"more than {MAX_LISTED} stretches to list on this calendar; ask up to {reached} at most"
+        raise Unprocessable(message, errors=[FieldError("body", "$.to", message)])
     counted = sum((s.duration for s in stretches if s.reason == "counted"), dt.timedelta(0))
     seconds = counted / dt.timedelta(seconds=1)
     return ElapsedResult(

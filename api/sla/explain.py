@@ -9,6 +9,7 @@ Pure: the stored state, the clock, the holiday names and the instant are inputs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from collections.abc import Callable
 from typing import Final
@@ -26,6 +27,12 @@ from api.sla.schemas import (
     TicketSla,
     TicketSlaExplanation,
 )
+
+# What one metric's explanation lists at most: a year's business-time target on a calendar of many short
+# openings listed 65 MB. The first stretches of the cycle (the last one then ends before now) and the
+# next openings ahead of the due instant.
+MAX_STRETCHES = 1000
+MAX_UNTIL_DUE = 100
 
 LABELS: Final[dict[MetricName, str]] = {
     "first_response": "first response",
@@ -127,7 +134,7 @@ def _stretches(metric: SlaMetric, clock: clocks.Clock, end: dt.datetime, local: 
         return []
     pauses = [(p.start, min(p.end or end, end)) for p in metric.pauses if p.start < end]
     if metric.business and isinstance(clock, BusinessTime):
-        explained = businesstime.explain(clock.schedule, start, end, pauses)
+        explained = businesstime.explain(clock.schedule, start, end, pauses, max_stretches=MAX_STRETCHES)
         return [
             _stretch(
                 s.start,
@@ -160,7 +167,7 @@ def _until_due(metric: SlaMetric, clock: clocks.Clock, now: dt.datetime, local: 
     if metric.business and isinstance(clock, BusinessTime):
         try:
             found = businesstime.counted_intervals(clock.schedule, start, until=metric.due_at)
-            spans = [(i.start, i.end) for i in found]
+            spans = [(i.start, i.end) for i in itertools.islice(found, MAX_UNTIL_DUE)]
         except businesstime.BusinessTimeError:
             return []
     else:

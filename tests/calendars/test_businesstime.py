@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from api.calendars import businesstime
 from api.calendars.businesstime import (
     BusinessTimeError,
     NoOpenTime,
@@ -395,6 +396,106 @@ def test_explain_covers_the_span_and_adds_up(data, schedule, start, length):
     plain = Schedule(schedule.time_zone, schedule.weekly, schedule.always_open)
     if not pauses:
         assert total("holiday") == elapsed(plain, start, end) - elapsed(schedule, start, end)
+
+
+@FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(6 * 1440, 60 * 1440), st.integers(0, 400))
+def test_explain_is_the_same_window_by_window_and_cut_to_its_first_stretches(
+    data, schedule, start, length, most
+):
+    """Long spans are explained a week at a time, and a bound on the answer is its first stretches:
+    the same stretches as one piece, whatever the windows."""
+    pauses = data.draw(pause_lists(start))
+    end = start + dt.timedelta(minutes=length)
+    stretches = explain(schedule, start, end, pauses)
+    assert (stretches[0].start, stretches[-1].end) == (start, end)
+    for left, right in itertools.pairwise(stretches):
+        assert left.end == right.start
+        assert left.reason != right.reason
+    counted = sum((s.duration for s in stretches if s.reason == "counted"), dt.timedelta(0))
+    assert counted == elapsed(schedule, start, end, pauses)
+    cut = explain(schedule, start, end, pauses, max_stretches=most)
+    assert cut[:-1] == stretches[: max(len(cut) - 1, 0)]
+    assert len(cut) == min(most, len(stretches))  # the work bound is far away here
+    if cut:
+        last, whole = cut[-1], stretches[len(cut) - 1]
+        assert (last.start, last.reason) == (whole.start, whole.reason)
+        assert last.end <= whole.end
+
+
+def test_explain_of_a_century_stops_early_when_bounded():
+    # Open around the clock in 200 touching intervals a week: one stretch made of a million intervals.
+    weekly = tuple(WeeklyInterval(day, m, m + 50) for day in range(7) for m in range(0, 1400, 50))
+    schedule = Schedule("UTC", weekly[:200])
+    start = utc(2025, 1, 1)
+    end = start + dt.timedelta(days=36_000)
+    cut = explain(schedule, start, end, max_stretches=10)
+    assert 1 <= len(cut) <= 10
+    assert cut[0].start == start
+    assert cut[-1].end < end
+
+
+@FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(1130 * 86_400, 2000 * 86_400))
+def test_spans_beyond_the_index_are_measured_exactly_as_the_walk_counts_them(data, schedule, start, seconds):
+    """Past three years, elapsed time comes from day totals (the walk only around offset changes): it
+    must agree with the walk to the microsecond, DST, holidays, overnight shifts and pauses included."""
+    start += dt.timedelta(microseconds=data.draw(st.integers(0, 10**9)))
+    end = start + dt.timedelta(seconds=seconds)
+    pauses = data.draw(pause_lists(start)) + data.draw(pause_lists(end - dt.timedelta(days=2)))
+    walked = sum((i.duration for i in counted_intervals(schedule, start, pauses, until=end)), dt.timedelta(0))
+    assert elapsed(schedule, start, end, pauses) == walked
+
+
+@FAST
+@given(st.data(), schedules(), minute_instants(), st.integers(150, 400))
+def test_due_times_beyond_the_index_are_the_walks(data, schedule, start, weeks):
+    """A budget that comes due years away is found through day totals: the same instant as the walk."""
+    start += dt.timedelta(microseconds=data.draw(st.integers(0, 10**9)))
+    amount = weekly_minutes(schedule) * weeks * MINUTE + dt.timedelta(
+        microseconds=data.draw(st.integers(-(10**9), 10**9))
+    )
+    assume(amount > dt.timedelta(0))
+    try:
+        walked = due(schedule, start, amount).due_at
+    except NoOpenTime:
+        with pytest.raises(NoOpenTime):
+            add(schedule, start, amount)
+        return
+    assert add(schedule, start, amount) == walked
+    # An earlier start on the same schedule rebuilds its table from there, and agrees too.
+    earlier = start - dt.timedelta(days=data.draw(st.integers(1, 900)))
+    assert add(schedule, earlier, amount) == due(schedule, earlier, amount).due_at
+
+
+def test_a_huge_target_on_many_short_openings_is_found_without_walking_the_years(monkeypatch):
+    # 196 one-minute openings a week and a year of business time: due in about fifty years. The walk
+    # resolves every opening to instants (a million local times); the day table about one a day.
+    weekly = tuple(
+        WeeklyInterval(day, h * 60 + m, h * 60 + m + 1)
+        for day in range(7)
+        for h in range(7)
+        for m in (0, 15, 30, 45)
+    )
+    schedule = Schedule("Europe/Berlin", weekly)
+    start = utc(2025, 3, 1, 12)
+    amount = dt.timedelta(minutes=525_600)
+    resolved = 0
+    real = businesstime._resolve
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        nonlocal resolved
+        resolved += 1
+        return real(*args)
+
+    monkeypatch.setattr(businesstime, "_resolve", counting)
+    found = add(schedule, start, amount)
+    assert resolved < 100_000
+    assert add(schedule, start + dt.timedelta(days=1), amount) > found  # the next ticket: the table is built
+    assert resolved < 101_000
+    assert dt.timedelta(days=49 * 365) < found - start < dt.timedelta(days=52 * 365)
+    assert elapsed(schedule, start, found) == amount
+    assert elapsed(schedule, start, found - dt.timedelta(microseconds=1)) < amount
 
 
 # -- Named cases ---------------------------------------------------------------------------------------

@@ -437,3 +437,42 @@ async def test_holiday_import_names_years_without_data_and_ignores_case(client, 
     )
     assert paths(r) == ["$.subdivision"]
     assert "BY" in r.json()["detail"]
+
+
+async def test_what_if_answers_are_bounded(client, admin_headers):
+    # 196 one-minute openings a week: ten years hold about 200,000 stretches (tens of megabytes).
+    weekly = [
+        {"day": day, "start": f"{hour:02d}:{minute:02d}", "end": f"{hour:02d}:{minute + 1:02d}"}
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        for hour in range(7)
+        for minute in (0, 15, 30, 45)
+    ]
+    calendar = await create(
+        client, admin_headers, {"name": "Many short openings", "time_zone": "UTC", "weekly": weekly}
+    )
+    url = f"{URL}/{calendar['id']}"
+    r = await client.post(
+        f"{url}/elapsed",
+        json={"from": "2025-01-01T00:00:00Z", "to": "2035-01-01T00:00:00Z"},
+        headers=admin_headers,
+    )
+    assert paths(r) == ["$.to"]
+    assert "5000" in r.json()["detail"]
+    r = await client.post(
+        f"{url}/due", json={"start": "2025-01-01T00:00:00Z", "minutes": 100_000}, headers=admin_headers
+    )
+    assert paths(r) == ["$.minutes"]
+    # Within the bound, answers are whole.
+    r = await client.post(
+        f"{url}/elapsed",
+        json={"from": "2025-01-01T00:00:00Z", "to": "2025-01-08T00:00:00Z"},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["minutes"] == len(weekly)
+    assert r.json()["stretches"][-1]["end"] == "2025-01-08T00:00:00Z"
+    r = await client.post(
+        f"{url}/due", json={"start": "2025-01-01T00:00:00Z", "minutes": 1000}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["intervals"]) == 1000

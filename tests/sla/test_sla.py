@@ -448,3 +448,35 @@ async def test_conditions_name_only_values_a_ticket_can_hold(client, admin_heade
     ]
     r = await client.post(POLICIES, json={**URGENT, "conditions": {"all": accepted}}, headers=admin_headers)
     assert r.status_code == 201, r.text
+
+
+MANY_SHORT_OPENINGS = [
+    {"day": day, "start": f"{hour:02d}:{minute:02d}", "end": f"{hour:02d}:{minute + 1:02d}"}
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    for hour in range(7)
+    for minute in (0, 15, 30, 45)
+]
+
+
+async def test_the_explanation_of_a_huge_business_target_stays_small(client, admin_headers, agent):
+    # A year of business time at 196 minutes a week is due in about fifty years: hundreds of thousands
+    # of openings lie ahead, and the explanation used to list them all (65 MB).
+    _, headers = agent
+    calendar = {"name": "Many short openings", "time_zone": "UTC", "weekly": MANY_SHORT_OPENINGS}
+    r = await client.post("/v1/business-calendars", json=calendar, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    body = {**URGENT, "calendar_id": r.json()["id"]}
+    body["targets"] = {"urgent": {"resolution": {"minutes": 525_600, "time": "business"}}}
+    await create_policy(client, admin_headers, body)
+    ticket = await create_ticket(client, headers, priority="urgent")
+    due = dt.datetime.fromisoformat(metric_of(ticket, "resolution")["due_at"])
+    assert due - dt.datetime.fromisoformat(ticket["created_at"]) > dt.timedelta(days=40 * 365)
+
+    r = await client.get(f"/v1/tickets/{ticket['id']}/sla", headers=headers)
+    assert r.status_code == 200, r.text
+    assert len(r.content) < 100_000
+    resolution = next(m for m in r.json()["metrics"] if m["metric"] == "resolution")
+    ahead = resolution["until_due"]
+    assert 0 < len(ahead) <= 100
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(ahead))
+    assert ahead[-1]["end"] < resolution["due_at"]  # the rest is implied by due_at
