@@ -111,7 +111,8 @@ WITH a AS (SELECT array_agg(id ORDER BY id) AS ids FROM agents WHERE email LIKE 
      g AS (SELECT array_agg(id ORDER BY id) AS ids FROM groups),
      c AS (SELECT array_agg(id ORDER BY id) AS ids FROM customers)
 INSERT INTO tickets (id, subject, status, priority, channel, requester_id, assignee_id, group_id, tags,
-                     search, created_at, updated_at, resolved_at, closed_at)
+                     search, created_at, updated_at, resolved_at, closed_at, status_changed_at,
+                     last_customer_message_at, last_agent_reply_at, comment_count)
 SELECT s.i, s.subject, s.status, ($5::text[])[pg_temp.pick(s.i * 7, 100)],
        ($6::text[])[pg_temp.pick(s.i * 11, 5)],
        c.ids[pg_temp.pick(s.i * 13, array_length(c.ids, 1))],
@@ -124,7 +125,13 @@ SELECT s.i, s.subject, s.status, ($5::text[])[pg_temp.pick(s.i * 7, 100)],
            (SELECT string_agg(pg_temp.bench_text(s.i * 10 + k, 12, $2), ' ') FROM generate_series(1, $7) k)),
        s.created, s.created + interval '1 hour',
        CASE WHEN s.status IN ('resolved', 'closed') THEN s.created + interval '1 hour' END,
-       CASE WHEN s.status = 'closed' THEN s.created + interval '1 hour' END
+       CASE WHEN s.status = 'closed' THEN s.created + interval '1 hour' END,
+       -- As _COMMENTS writes them: comment k at k minutes, the customer's when k is odd, public unless
+       -- k % 4 = 0.
+       CASE WHEN s.status = 'new' THEN s.created ELSE s.created + interval '1 hour' END,
+       CASE WHEN $7 >= 1 THEN s.created + ((($7 - 1) / 2) * 2 + 1) * interval '1 minute' END,
+       CASE WHEN $7 >= 2 THEN s.created + ((($7 - 2) / 4) * 4 + 2) * interval '1 minute' END,
+       $7
 FROM a, g, c,
      LATERAL (SELECT i, pg_temp.bench_text(i, 4, $2) AS subject,
                      ($4::text[])[pg_temp.pick(i * 3, 100)] AS status,

@@ -1,9 +1,10 @@
 """Dry runs and explanations: what a rule (saved or not) matches now and would do, and why a ticket
 matches or not — computed, never applied.
 
-A dry run is two statements over ``tickets``: an exact count and the first page, both with the rule's
-conditions compiled to SQL (:mod:`api.conditions.compile`). Time facts are one instant each, computed in
-Python before the query, so a business-hours condition costs the database what a calendar-time one does.
+A dry run counts the matching tickets exactly and reads the first page of them (:func:`_matches`), with
+the rule's conditions compiled to SQL (:mod:`api.conditions.compile`). Time facts are one instant each,
+computed in Python before the query, so a business-hours condition costs the database what a
+calendar-time one does.
 """
 
 from __future__ import annotations
@@ -42,18 +43,52 @@ LoadSchedule = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Schedule | No
 """The current schedule of a business calendar (None: no such calendar), from the per-process cache."""
 
 # Rules never change a closed ticket (closed is final, except for tags): previews leave them out.
-_COUNT = "SELECT count(*) FROM tickets t WHERE t.status <> 'closed' AND {where}"
-_PAGE = f"{store.SELECT} WHERE t.status <> 'closed' AND {{where}} ORDER BY t.id LIMIT {{limit}}"
+_MATCHING = "FROM tickets t WHERE t.status <> 'closed' AND {where}"
+# First the page is looked for among the first _WALK_BUDGET tickets in id order, which finds it at once
+# when matches are dense and costs little when they are not. A plain ``ORDER BY id LIMIT n`` would let
+# the planner walk the whole primary key hoping to meet matches early, reading the table by index when
+# they are the newest tickets (3.8 s for "resolved in the last 30 days" at 1,000,000 tickets).
+_WALK_BUDGET = 20_000
+_WALK = """
+SELECT id FROM (
+    SELECT t.id, {where} AS matches FROM tickets t WHERE t.status <> 'closed' ORDER BY t.id LIMIT {budget}
+) walked WHERE matches ORDER BY id LIMIT {limit}
+"""
+# Page found: the exact count, a scan PostgreSQL runs in parallel.
+_COUNT = f"SELECT count(*) {_MATCHING}"
+# Page not found (matches are sparse, or lie further on): count and page in one scan, the matches sorted
+# (``t.id + 0`` keeps the primary key out of the plan, see above).
+_COUNTED_PAGE = f"SELECT t.id, count(*) OVER () AS matched {_MATCHING} ORDER BY t.id + 0 LIMIT {{limit}}"
+_ROWS = f"{store.SELECT} WHERE t.id = ANY($1::bigint[]) ORDER BY t.id"
 
 
-async def _bound(raw: asyncpg.Connection, program: Program, load: LoadSchedule, now: dt.datetime) -> Bound:
+async def _matches(raw: asyncpg.Connection, bound: Bound, limit: int) -> tuple[int, list[asyncpg.Record]]:
+    """How many tickets match (exactly) and the rows of the first ``limit`` of them by id: one scan of
+    the table (bench/rules_dry_run.py)."""
+    params = store.Params()
+    walk = _WALK.format(where=bound.sql(params), budget=params.add(_WALK_BUDGET), limit=params.add(limit))
+    ids = [row["id"] for row in await raw.fetch(walk, *params.values)]
+    params = store.Params()
+    if len(ids) == limit:
+        matched: int = await raw.fetchval(_COUNT.format(where=bound.sql(params)), *params.values)
+    else:
+        page = _COUNTED_PAGE.format(where=bound.sql(params), limit=params.add(limit))
+        found = await raw.fetch(page, *params.values)
+        ids, matched = [row["id"] for row in found], found[0]["matched"] if found else 0
+    return matched, (await raw.fetch(_ROWS, ids) if ids else [])
+
+
+async def _bound(
+    raw: asyncpg.Connection, program: Program, load: LoadSchedule, now: dt.datetime
+) -> tuple[Bound, dict[uuid.UUID, Schedule]]:
+    """The program at ``now`` with the schedules of its business calendars."""
     schedules: dict[uuid.UUID, Schedule] = {}
     for calendar_id in program.calendar_ids:
         schedule = await load(raw, calendar_id)
         if schedule is not None:
             schedules[calendar_id] = schedule
     try:
-        return program.at(now, schedules)
+        return program.at(now, schedules), schedules
     except MissingCalendar as missing:
         paths = [
             f"{leaf.path}.value.calendar_id"
@@ -115,12 +150,8 @@ async def dry_run(
     parsed = await checked_tree(raw, trigger, tree, actions, require_time_fact=False)
     program = compile_tree(parsed)
     now = utcnow()
-    bound = await _bound(raw, program, load, now)
-    count_params = store.Params()
-    matched = await raw.fetchval(_COUNT.format(where=bound.sql(count_params)), *count_params.values)
-    page_params = store.Params()
-    where = bound.sql(page_params)
-    rows = await raw.fetch(_PAGE.format(where=where, limit=page_params.add(limit)), *page_params.values)
+    bound, _ = await _bound(raw, program, load, now)
+    matched, rows = await _matches(raw, bound, limit)
     directory = await load_directory(raw, actions)
     tickets = []
     for row in rows:
@@ -154,9 +185,8 @@ async def explain(
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     program = compile_tree(parsed)
     now = utcnow()
-    bound = await _bound(raw, program, load, now)
-    schedules = {calendar_id: await load(raw, calendar_id) for calendar_id in program.calendar_ids}
-    found = explaining.explain(bound, row, {k: v for k, v in schedules.items() if v is not None})
+    bound, schedules = await _bound(raw, program, load, now)
+    found = explaining.explain(bound, row, schedules)
     return RuleExplanation(
         rule_id=rule_id,
         rule_version=rule_version,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from api.rules import preview
 from tests.conftest import make_agent_key
 from tests.rules.helpers import create_calendar, create_rule
 from tests.tickets.helpers import create_ticket
@@ -216,3 +217,16 @@ async def test_explain_says_why_per_condition(client, admin_headers, agent):
     assert r.status_code == 404
     r = await client.get(f"/v1/rules/{uuid.uuid4()}/explain", params={"ticket_id": tid}, headers=headers)
     assert r.status_code == 404
+
+
+async def test_the_page_is_the_first_matches_by_id_when_the_walk_falls_short(client, agent, monkeypatch):
+    """The first page comes from a bounded walk in id order, else from sorting the matches: the same page."""
+    _, headers = agent
+    ids = [(await create_ticket(client, headers, priority=p))["id"] for p in ["low"] * 4 + ["urgent"] * 3]
+    draft = {"trigger": "on_change", "conditions": URGENT}
+    for budget in (1_000, 2):
+        monkeypatch.setattr(preview, "_WALK_BUDGET", budget)
+        r = await client.post("/v1/rules/dry-run", params={"limit": 2}, json=draft, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["matched"] == 3
+        assert [t["ticket"]["id"] for t in r.json()["tickets"]] == ids[4:6]
