@@ -8,7 +8,6 @@ one such value per live secret, space-separated, and consumers accept any that v
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ def secret_key(secret: str) -> bytes:
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     signed = b"%s.%d.%s" % (message_id.encode(), timestamp, body)
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    digest = hmac.digest(key, signed, "sha256")  # one-shot: OpenSSL's HMAC without a Python object
     return "v1," + base64.b64encode(digest).decode()
 
 
