@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 import yarl
 
-from api.webhooks.signing import secret_key, webhook_headers
+from api.webhooks.signing import prepared, secret_key, webhook_headers
 from api.webhooks.ssrf import (
     GuardedResolver,
     SsrfPolicy,
@@ -132,7 +133,7 @@ class Sender:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._per_endpoint = per_endpoint
         self._pools: dict[uuid.UUID, _Pool] = {}
-        self._keys: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+        self._keys: dict[tuple[str, ...], tuple[hmac.HMAC, ...]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def _retire(self, session: aiohttp.ClientSession) -> None:
@@ -181,7 +182,7 @@ class Sender:
         if keys is None:
             if len(self._keys) > 10_000:
                 self._keys.clear()
-            keys = self._keys[claim.secrets] = tuple(secret_key(secret) for secret in claim.secrets)
+            keys = self._keys[claim.secrets] = tuple(prepared(secret_key(s)) for s in claim.secrets)
         headers = {
             **claim.headers,
             "content-type": "application/json",
