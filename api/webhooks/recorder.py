@@ -7,51 +7,50 @@ second the database sees tens of writes a second, not thousands.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import socket
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import asyncpg
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.db import raw_transaction
 from api.webhooks.catalog import EndpointDisabledData
 from api.webhooks.publish import OutgoingEvent, publish
 from api.webhooks.retry import next_delay
 from api.webhooks.sender import AttemptResult
 
-# One statement per batch: move each delivery on and log its attempt. Only the holder of the current
-# lease may move a delivery on; a worker whose lease ran out (another worker has claimed the delivery
-# since) still logs its attempt, but changes nothing else.
-_RECORD = text(
-    """
+# One statement per batch: move each delivery on and log its attempt. Only the holder of the current lease
+# may move a delivery on; a worker whose lease ran out (another worker has claimed the delivery since)
+# still logs its attempt, but changes nothing else. Plain asyncpg, prepared once per connection.
+_RECORD = """
 WITH t AS (
     SELECT * FROM unnest(
-        CAST(:delivery AS bigint[]), CAST(:token AS uuid[]), CAST(:endpoint AS uuid[]),
-        CAST(:number AS int[]), CAST(:started AS timestamptz[]), CAST(:duration AS float8[]),
-        CAST(:ok AS bool[]), CAST(:code AS int[]), CAST(:error_class AS text[]), CAST(:error AS text[]),
-        CAST(:headers AS text[]), CAST(:body AS text[]), CAST(:status AS text[]), CAST(:retries AS int[]),
-        CAST(:next_at AS timestamptz[]), CAST(:delivered AS timestamptz[])
+        $1::bigint[], $2::uuid[], $3::uuid[], $4::int[], $5::timestamptz[], $6::float8[], $7::bool[],
+        $8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[],
+        $15::float8[]
     ) AS t(id, token, endpoint_id, number, started_at, duration_ms, ok, code, error_class, error, headers,
-           body, status, retries, next_at, delivered)
+           body, status, retries, next_at)
 ), moved AS (
     UPDATE webhook_deliveries d
     SET status = t.status, attempt_count = d.attempt_count + 1, retry_count = t.retries,
-        next_attempt_at = t.next_at, locked_until = NULL, lease_token = NULL,
-        last_status_code = t.code, last_error = t.error, delivered_at = t.delivered, updated_at = now()
+        next_attempt_at = to_timestamp(t.next_at), locked_until = NULL, lease_token = NULL,
+        last_status_code = t.code, last_error = t.error,
+        delivered_at = CASE WHEN t.ok THEN to_timestamp(t.next_at) END, updated_at = now()
     FROM t
-    WHERE d.id = ANY(CAST(:delivery AS bigint[])) AND d.id = t.id AND d.lease_token = t.token
+    WHERE d.id = ANY($1::bigint[]) AND d.id = t.id AND d.lease_token = t.token
 )
 INSERT INTO webhook_attempts (delivery_id, endpoint_id, number, started_at, duration_ms, succeeded,
                               status_code, error_class, error, request_headers, response_body, worker)
 SELECT id, endpoint_id, number, started_at, duration_ms, ok, code, error_class, error,
-       CAST(headers AS jsonb), body, :worker
+       CAST(headers AS jsonb), body, $16
 FROM t
 -- The endpoint (and with it the delivery) may have been deleted while the attempt was in flight.
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = t.id)
 """
-)
 
 _HOST = socket.gethostname()
 
@@ -75,53 +74,55 @@ RETURNING id, url, disabled_reason, failing_since, now() AS disabled_at
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status: str
-    retries: int
-    next_at: dt.datetime
-    delivered: dt.datetime | None
-
-
-def _outcome(result: AttemptResult, now: dt.datetime) -> _Outcome:
+def _outcome(result: AttemptResult, now: float) -> tuple[str, int, float]:
+    """(status, retries in the current schedule, next attempt) of the delivery after this attempt."""
     if result.succeeded:
-        return _Outcome("succeeded", result.claim.retry_count, now, now)
+        return "succeeded", result.claim.retry_count, now
     failures = result.claim.retry_count + 1
     delay = None if result.status_code == 410 else next_delay(failures, result.retry_after)
     if delay is None:
-        return _Outcome("failed", failures, now, None)
-    return _Outcome("pending", failures, now + dt.timedelta(seconds=delay), None)
+        return "failed", failures, now
+    return "pending", failures, now + delay
 
 
-async def _log_and_move(conn: AsyncConnection, results: Sequence[AttemptResult], now: dt.datetime) -> None:
+_headers_json = msgspec.json.Encoder()
+
+
+async def log_and_move(raw: asyncpg.Connection | asyncpg.Pool, results: Sequence[AttemptResult]) -> None:
+    """Log the attempts and move their deliveries on, in one statement on ``raw`` (see ``_RECORD``)."""
+    now = time.time()
     outcomes = [_outcome(r, now) for r in results]
-    await conn.execute(
+    await raw.execute(
         _RECORD,
-        {
-            "delivery": [r.claim.delivery_id for r in results],
-            "token": [r.claim.lease_token for r in results],
-            "endpoint": [r.claim.endpoint_id for r in results],
-            "number": [r.claim.attempt_count + 1 for r in results],
-            "started": [r.started_at for r in results],
-            "duration": [r.duration_ms for r in results],
-            "ok": [r.succeeded for r in results],
-            "code": [r.status_code for r in results],
-            "error_class": [r.error_class for r in results],
-            "error": [r.error for r in results],
-            "headers": [json.dumps(r.request_headers) for r in results],
-            "body": [r.response_body for r in results],
-            "status": [o.status for o in outcomes],
-            "retries": [o.retries for o in outcomes],
-            "next_at": [o.next_at for o in outcomes],
-            "delivered": [o.delivered for o in outcomes],
-            "worker": f"{_HOST}:{os.getpid()}",  # per call: correct in forked processes too
-        },
+        [r.claim.delivery_id for r in results],
+        [r.claim.lease_token for r in results],
+        [r.claim.endpoint_id for r in results],
+        [r.claim.attempt_count + 1 for r in results],
+        [r.started_at for r in results],
+        [r.duration_ms for r in results],
+        [r.error_class is None for r in results],
+        [r.status_code for r in results],
+        [r.error_class for r in results],
+        [r.error for r in results],
+        [_headers_json.encode(r.request_headers).decode() for r in results],
+        [r.response_body for r in results],
+        [o[0] for o in outcomes],
+        [o[1] for o in outcomes],
+        [o[2] for o in outcomes],
+        f"{_HOST}:{os.getpid()}",  # per call: correct in forked processes too
     )
 
 
-async def _update_endpoints(
-    conn: AsyncConnection, results: Sequence[AttemptResult], now: dt.datetime, disable_after: float
+def touches_endpoints(results: Sequence[AttemptResult]) -> bool:
+    """Whether recording ``results`` changes endpoint health (any failure, or a failing one recovered)."""
+    return any(not r.succeeded or r.claim.endpoint_failing for r in results)
+
+
+async def update_endpoints(
+    conn: AsyncConnection, results: Sequence[AttemptResult], *, disable_after_seconds: float
 ) -> None:
+    """Endpoint health after these attempts: failing since, recovered, disabled (410, or failing too long)."""
+    now = dt.datetime.now(dt.UTC)
     succeeded = {r.claim.endpoint_id for r in results if r.succeeded}
     failing = {r.claim.endpoint_id for r in results if not r.succeeded} - succeeded
     gone = {r.claim.endpoint_id for r in results if r.status_code == 410}
@@ -132,7 +133,7 @@ async def _update_endpoints(
     if not failing:
         return
     await conn.execute(_MARK_FAILING, {"ids": list(failing), "at": now})
-    cutoff = now - dt.timedelta(seconds=disable_after)
+    cutoff = now - dt.timedelta(seconds=disable_after_seconds)
     params = {"gone": list(gone), "failing": list(failing), "failing_cutoff": cutoff}
     disabled = (await conn.execute(_DISABLE, params)).mappings().all()
     events = [
@@ -155,6 +156,6 @@ async def record(
     conn: AsyncConnection, results: Sequence[AttemptResult], *, disable_after_seconds: float
 ) -> None:
     """Write a batch of attempt results in ``conn``'s transaction."""
-    now = dt.datetime.now(dt.UTC)
-    await _log_and_move(conn, results, now)
-    await _update_endpoints(conn, results, now, disable_after_seconds)
+    await log_and_move(await raw_transaction(conn), results)
+    if touches_endpoints(results):
+        await update_endpoints(conn, results, disable_after_seconds=disable_after_seconds)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
-from api.webhooks.signing import secret_key, webhook_headers
+from api.webhooks.signing import prepared, secret_key, webhook_headers
 from api.webhooks.ssrf import (
     GuardedResolver,
     SsrfPolicy,
@@ -73,9 +75,11 @@ class _Pool:
         session: aiohttp.ClientSession | None,
         version: dt.datetime,
         refusal: tuple[str, str] | None = None,
+        url: yarl.URL | None = None,
     ) -> None:
         self.session = session
         self.version = version
+        self.url = url  # parsed once, as the SSRF rules judged it (aiohttp would parse it on every request)
         # (error class, message) when every attempt fails without a request: bad URL, refused literal IP.
         self.refusal = refusal
 
@@ -129,6 +133,7 @@ class Sender:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._per_endpoint = per_endpoint
         self._pools: dict[uuid.UUID, _Pool] = {}
+        self._keys: dict[tuple[str, ...], tuple[hmac.HMAC, ...]] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def _retire(self, session: aiohttp.ClientSession) -> None:
@@ -151,7 +156,7 @@ class Sender:
     def _new_pool(self, claim: Claim) -> _Pool:
         try:
             # Only the static rules here: addresses are judged where the client connects (below).
-            parse_url(claim.url, self._policy)
+            url = parse_url(claim.url, self._policy)
         except UrlProblem as exc:
             return _Pool(None, claim.endpoint_version, ("invalid_url", str(exc)))
         connector = aiohttp.TCPConnector(
@@ -168,12 +173,16 @@ class Sender:
             trust_env=False,  # no proxies from the environment: the guard must see the real destination
             cookie_jar=aiohttp.DummyCookieJar(),  # receivers cannot make us store or replay cookies
         )
-        return _Pool(session, claim.endpoint_version)
+        return _Pool(session, claim.endpoint_version, url=url)
 
     async def send(self, claim: Claim) -> AttemptResult:
         pool = self._pool(claim)
         timestamp = int(time.time())
-        keys = [secret_key(secret) for secret in claim.secrets]
+        keys = self._keys.get(claim.secrets)
+        if keys is None:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            keys = self._keys[claim.secrets] = tuple(prepared(secret_key(s)) for s in claim.secrets)
         headers = {
             **claim.headers,
             "content-type": "application/json",
@@ -192,7 +201,7 @@ class Sender:
         else:
             try:
                 async with pool.session.post(
-                    claim.url, data=claim.body, headers=headers, allow_redirects=False
+                    pool.url or claim.url, data=claim.body, headers=headers, allow_redirects=False
                 ) as response:
                     status = response.status
                     raw = await response.content.read(RESPONSE_BODY_LIMIT)

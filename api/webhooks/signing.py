@@ -25,18 +25,29 @@ def secret_key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
-def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+Key = bytes | hmac.HMAC
+"""A secret's HMAC key: its bytes, or :func:`prepared` from them."""
+
+
+def prepared(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 with the key already absorbed: each signature copies it instead of hashing the key
+    again (4.4 µs instead of 5.7 per signature of a 1 kB body here; ``hmac.digest`` took 6.8)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def sign(key: Key, message_id: str, timestamp: int, body: bytes) -> str:
     signed = b"%s.%d.%s" % (message_id.encode(), timestamp, body)
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    mac = key.copy() if isinstance(key, hmac.HMAC) else hmac.new(key, digestmod=hashlib.sha256)
+    mac.update(signed)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def signature_header(keys: Sequence[bytes], message_id: str, timestamp: int, body: bytes) -> str:
+def signature_header(keys: Sequence[Key], message_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: one signature per key, newest key first."""
     return " ".join(sign(key, message_id, timestamp, body) for key in keys)
 
 
-def webhook_headers(keys: Sequence[bytes], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def webhook_headers(keys: Sequence[Key], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),

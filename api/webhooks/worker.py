@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.db import asyncpg_dsn, session_settings, statement_cache_args
 from api.settings import Settings
 from api.webhooks.publish import CHANNEL
-from api.webhooks.recorder import record
+from api.webhooks.recorder import log_and_move, record, touches_endpoints
 from api.webhooks.sender import AttemptResult, Claim, Sender
 from api.webhooks.ssrf import SsrfPolicy, parse_cidrs
 
@@ -42,6 +42,11 @@ ATTEMPT_SECONDS = prometheus_client.Histogram(
     "Duration of webhook delivery attempts.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
+# One child per outcome, bound once: ``labels()`` on every attempt costs a lock and a lookup.
+_OUTCOMES = {
+    error_class: ATTEMPTS.labels(error_class or "success")
+    for error_class in (None, "http_status", "timeout", "connection", "ssrf_refused", "invalid_url")
+}
 
 RECORD_BATCH = 500
 RECORD_LINGER_SECONDS = 0.02
@@ -53,27 +58,23 @@ _CLAIM = """
 WITH candidates AS (
     SELECT d.id, d.endpoint_id, d.next_attempt_at
     FROM webhook_endpoints e
+    LEFT JOIN unnest($2::uuid[], $3::int[]) AS s(endpoint_id, free) ON s.endpoint_id = e.id
+    -- At most the endpoint's free slots: a row locked here but not picked would be written for nothing.
     CROSS JOIN LATERAL (
         SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries d
         WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
         ORDER BY d.next_attempt_at
-        LIMIT $1::int
+        LIMIT coalesce(s.free, $1::int)
         FOR UPDATE SKIP LOCKED
     ) d
-    WHERE e.enabled AND e.id <> ALL($2::uuid[])
-), ranked AS (
-    SELECT c.id, c.next_attempt_at, coalesce(s.free, $1::int) AS free,
-           row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rn
-    FROM candidates c
-    LEFT JOIN unnest($3::uuid[], $4::int[]) AS s(endpoint_id, free)
-      ON s.endpoint_id = c.endpoint_id
+    WHERE e.enabled AND coalesce(s.free, $1::int) > 0
 ), picked AS (
-    SELECT id FROM ranked WHERE rn <= free ORDER BY next_attempt_at LIMIT $5::int
+    SELECT id FROM candidates ORDER BY next_attempt_at LIMIT $4::int
 )
 UPDATE webhook_deliveries d
-SET next_attempt_at = now() + make_interval(secs => $6::float8),
-    locked_until = now() + make_interval(secs => $6::float8),
-    lease_token = $7::uuid, updated_at = now()
+SET next_attempt_at = now() + make_interval(secs => $5::float8),
+    locked_until = now() + make_interval(secs => $5::float8),
+    lease_token = $6::uuid, updated_at = now()
 FROM webhook_messages m, webhook_endpoints e
 -- ANY(ARRAY(...)) makes the planner fetch the picked rows by primary key, never by scanning the table.
 WHERE d.id = ANY(ARRAY(SELECT id FROM picked)) AND m.id = d.message_id AND e.id = d.endpoint_id
@@ -143,16 +144,13 @@ class DeliveryJob:
         return False
 
     async def _claim(self, free_total: int, asked: dict[uuid.UUID, int]) -> list[Claim]:
-        full = [eid for eid, free in asked.items() if free <= 0]
-        busy = [(eid, free) for eid, free in asked.items() if free > 0]
         token = uuid.uuid4()
         pool = await self._db()
         rows = await pool.fetch(
             _CLAIM,
             self._cap,
-            full,
-            [eid for eid, _ in busy],
-            [free for _, free in busy],
+            list(asked),
+            list(asked.values()),
             free_total,
             self._settings.webhook_lease_seconds,
             token,
@@ -204,7 +202,7 @@ class DeliveryJob:
         result = await self._sender.send(claim)
         if not result.succeeded:
             _log_failure(result)
-        ATTEMPTS.labels(result.error_class or "success").inc()
+        (_OUTCOMES.get(result.error_class) or ATTEMPTS.labels(result.error_class)).inc()
         ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         self._results.append(result)
         self.sent += 1
@@ -215,7 +213,9 @@ class DeliveryJob:
         self._per_endpoint[endpoint_id] -= 1
         if self._per_endpoint[endpoint_id] <= 0:
             del self._per_endpoint[endpoint_id]
-        if endpoint_id in self._backlogged:
+        # Claim again once a quarter of the endpoint's slots are free, not at every freed slot: fewer,
+        # larger claims (one statement each) and recording batches, the pipeline still full.
+        if endpoint_id in self._backlogged and self._per_endpoint[endpoint_id] <= self._cap * 3 // 4:
             self._backlogged.discard(endpoint_id)
             self._wake()
         elif self._globally_full:
@@ -244,8 +244,13 @@ class DeliveryJob:
 
     async def _record(self, batch: list[AttemptResult]) -> bool:
         try:
-            async with self._engine.begin() as conn:
-                await record(conn, batch, disable_after_seconds=self._disable_after)
+            if touches_endpoints(batch):
+                async with self._engine.begin() as conn:
+                    await record(conn, batch, disable_after_seconds=self._disable_after)
+            else:
+                # The common case, all delivered to healthy endpoints: one statement, its own transaction,
+                # on the job's asyncpg pool (SQLAlchemy's transaction around it cost more than the work).
+                await log_and_move(await self._db(), batch)
         except Exception:
             # Unrecorded deliveries are retried when their lease runs out: at-least-once, never lost.
             log.exception("recording webhook attempts failed", extra={"count": len(batch)})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from api.webhooks.signing import new_secret, secret_key, sign, webhook_headers
+from api.webhooks.signing import new_secret, prepared, secret_key, sign, webhook_headers
 
 
 def test_secret_format():
@@ -56,3 +56,10 @@ def test_tampered_body_fails():
     headers = webhook_headers([secret_key(secret)], "msg_x", int(time.time()), b'{"a":1}')
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(b'{"a":2}', headers)
+
+
+@given(st.binary(min_size=1, max_size=64), st.binary(max_size=2048), st.integers(0, 2**40))
+def test_a_prepared_key_signs_exactly_as_its_bytes(key, body, timestamp):
+    mac = prepared(key)
+    for message_id in ("msg_p", "msg_q"):  # signing must leave the prepared key as it was
+        assert sign(mac, message_id, timestamp, body) == sign(key, message_id, timestamp, body)
