@@ -54,13 +54,6 @@ class ApiKeyCache:
             if principal.key_id == key_id:
                 self._entries.pop(token_hash, None)
 
-    def evict_agent(self, agent_id: uuid.UUID) -> None:
-        """Drop an agent's keys from this process's cache now (deactivated or demoted: the updating
-        process does not wait for its NOTIFY, which the others act on)."""
-        for token_hash, (principal, _) in list(self._entries.items()):
-            if principal.agent_id == agent_id:
-                self._entries.pop(token_hash, None)
-
     def _on_notification(self, payload: str) -> None:
         if payload == REVOKE_ALL:
             self._entries.clear()

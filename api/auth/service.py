@@ -134,7 +134,9 @@ async def revoke_api_key(conn: AsyncConnection, key_id: uuid.UUID) -> ApiKeyRead
     return _to_read(row)
 
 
-async def revoke_agent_keys(conn: AsyncConnection, agent_id: uuid.UUID, *, only_admin: bool = False) -> None:
+async def revoke_agent_keys(
+    conn: AsyncConnection, agent_id: uuid.UUID, *, only_admin: bool = False
+) -> list[uuid.UUID]:
     """Revoke an agent's live keys (all, or only its admin keys) in the caller's transaction.
 
     Revoked, not merely refused while the agent is inactive: reactivating the agent later must not
@@ -144,11 +146,13 @@ async def revoke_agent_keys(conn: AsyncConnection, agent_id: uuid.UUID, *, only_
         update(ApiKey)
         .where(ApiKey.agent_id == agent_id, ApiKey.revoked_at.is_(None))
         .values(revoked_at=func.now())
+        .returning(ApiKey.id)
     )
     if only_admin:
         statement = statement.where(ApiKey.role == "admin")
-    await conn.execute(statement)
+    revoked = list((await conn.execute(statement)).scalars())
     await notify_revoked(conn, REVOKE_ALL)
+    return revoked
 
 
 async def notify_revoked(conn: AsyncConnection, payload: str) -> None:

@@ -176,20 +176,23 @@ class AgentController(Controller):
     @patch("/{agent_id:uuid}", operation_id="updateAgent", opt={**ADMIN_ONLY, **problems(404, 409)})
     async def update_agent(
         self,
-        request: Request[Any, Any, Any],
+        request: Request[Principal, Any, Any],
         tx: Transaction,
         agent_id: FromPath[uuid.UUID],
         data: Annotated[AgentUpdate, Body(examples=_AGENT_UPDATE)],
     ) -> AgentRead:
-        """Update an agent; ``active: false`` deactivates it and its API keys.
+        """Update an agent; ``active: false`` deactivates it and revokes its API keys.
 
-        Only the fields sent change. Deactivating an agent revokes the use of every API key bound to
-        it at once, in every process.
+        Only the fields sent change. Deactivating an agent revokes every API key bound to it at once, in
+        every process, for good: reactivating the agent does not bring them back. `role: agent` revokes
+        the agent's `admin` keys the same way (a key never has more rights than its agent).
         """
-        updated = await service.update_agent(tx, agent_id, data)
+        agent, revoked = await service.update_agent(tx, agent_id, data)
+        # Other processes evict them when the NOTIFY sent with the commit arrives; this one at once.
         cache: ApiKeyCache = request.app.state.api_key_cache
-        cache.evict_agent(agent_id)  # its keys are read afresh: revoked ones stop here at once
-        return updated
+        for key_id in revoked:
+            cache.evict_key(key_id)
+        return agent
 
 
 class GroupController(Controller):

@@ -157,7 +157,10 @@ async def list_agents(
     return AgentPage(data=[AgentRead(**row) for row in rows], next_cursor=next_cursor)
 
 
-async def update_agent(conn: AsyncConnection, agent_id: uuid.UUID, data: AgentUpdate) -> AgentRead:
+async def update_agent(
+    conn: AsyncConnection, agent_id: uuid.UUID, data: AgentUpdate
+) -> tuple[AgentRead, list[uuid.UUID]]:
+    """The agent as changed, and the ids of the API keys the change revoked."""
     values = _changes(data)
     statement = (
         update(_AGENT).where(Agent.id == agent_id).values(**values, updated_at=func.now()).returning(_AGENT)
@@ -165,12 +168,13 @@ async def update_agent(conn: AsyncConnection, agent_id: uuid.UUID, data: AgentUp
     row = await _write(conn, statement, "agent")
     if row is None:
         raise NotFound(f"Agent {agent_id} does not exist.")
+    revoked: list[uuid.UUID] = []
     if values.get("active") is False:
-        await revoke_agent_keys(conn, agent_id)
+        revoked = await revoke_agent_keys(conn, agent_id)
     elif values.get("role") == "agent":
         # A key never has more rights than its agent: a demoted agent's admin keys stop for good.
-        await revoke_agent_keys(conn, agent_id, only_admin=True)
-    return AgentRead(**row)
+        revoked = await revoke_agent_keys(conn, agent_id, only_admin=True)
+    return AgentRead(**row), revoked
 
 
 # Groups ----------------------------------------------------------------------------------------------
