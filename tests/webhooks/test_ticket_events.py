@@ -122,13 +122,13 @@ async def test_a_refused_change_publishes_nothing(wh_client, admin_headers, agen
 
 
 def test_ticket_event_types_agree_across_feed_bridge_and_catalog():
-    """Three lists name the ticket event types (SLA moments are ticket events); a type missing from one
-    would silently send no webhook."""
+    """Three lists name the ticket event types (SLA moments and rule firings are ticket events); a type
+    missing from one would silently send no webhook."""
     from typing import get_args
 
     from api.events.schemas import EventType
     from api.events.webhooks import _DATA
     from api.webhooks.catalog import CATALOG
 
-    catalog = {name for name in CATALOG if name.startswith(("ticket.", "sla."))}
+    catalog = {name for name in CATALOG if name.startswith(("ticket.", "sla.", "rule."))}
     assert set(get_args(EventType)) == set(_DATA) == catalog
