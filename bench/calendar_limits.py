@@ -46,7 +46,9 @@ def sla_arithmetic() -> None:
 
 
 def _file(events: list[str]) -> bytes:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:bench\r\n" + "".join(events) + "END:VCALENDAR\r\n").encode()
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:bench\r\n" + "".join(events) + "END:VCALENDAR\r\n"
+    ).encode()
 
 
 def _event(n: int, day: dt.date, rule: str = "") -> str:
