@@ -309,12 +309,14 @@ class BusinessCalendarController(Controller):
                 "to_year is before from_year.",
                 errors=[FieldError("query", "to_year", "must not be before from_year")],
             )
-        version = expected_version(if_match)
         fingerprint = {"ical": body.decode("utf-8", "replace"), "from_year": first, "to_year": last}
         limits = _ical_limits(request)
 
         async def work() -> Response[Any]:
-            return with_etag(await service.upload_ical(tx, calendar_id, body, first, last, version, limits))
+            found = await service.ical_holidays(tx, calendar_id, body, first, last, limits)
+            # Like a JSON body, the file is judged before the preconditions (If-Match).
+            version = expected_version(if_match)
+            return with_etag(await service.add_ical_holidays(tx, calendar_id, found, version))
 
         return await idempotent(tx, request, idempotency_key, fingerprint, work)
 

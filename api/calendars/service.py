@@ -327,15 +327,15 @@ class IcalLimits(msgspec.Struct, frozen=True):
     """Expansions at once per process; more uploads wait their turn."""
 
 
-async def upload_ical(
+async def ical_holidays(
     conn: AsyncConnection,
     calendar_id: uuid.UUID,
     body: bytes,
     from_year: int,
     to_year: int,
-    expected_version: int | None,
     limits: IcalLimits,
-) -> CalendarRead:
+) -> list[Holiday]:
+    """The days an uploaded file's events cover, in the calendar's zone (404, or 422 on the file)."""
     row = await _row(conn, calendar_id)
     try:
         async with limits.slots:
@@ -356,6 +356,12 @@ async def upload_ical(
     except isolated.TooCostly as exc:
         message = f"the file is too costly to expand: {exc}; send fewer years or simpler rules"
         raise Unprocessable(message, errors=[FieldError("body", "body", message)]) from None
+    return found
+
+
+async def add_ical_holidays(
+    conn: AsyncConnection, calendar_id: uuid.UUID, found: list[Holiday], expected_version: int | None
+) -> CalendarRead:
     return await _add_holidays(conn, calendar_id, found, expected_version, "$")
 
 

@@ -380,6 +380,8 @@ async def test_upload_icalendar_refuses_bad_files(client, admin_headers):
     assert paths(await client.post(url, content=b"\xff\xfe\x00", headers=headers)) == ["body"]
     every_minute = ICAL.replace(b"RRULE:FREQ=YEARLY", b"RRULE:FREQ=MINUTELY")
     assert paths(await client.post(url, content=every_minute, headers=headers)) == ["body"]
+    # The file is judged before the preconditions, like a JSON body.
+    assert paths(await client.post(url, content=b"{}", headers={**headers, "If-Match": ""})) == ["body"]
     r = await client.post(url, content=ICAL, params={"from_year": 2025, "to_year": 2024}, headers=headers)
     assert paths(r) == ["to_year"]
     r = await client.post(url, content=ICAL, params={"from_year": 2000, "to_year": 2020}, headers=headers)
