@@ -167,12 +167,19 @@ class TicketChangeRefusedData(msgspec.Struct, kw_only=True):
     ticket: TicketSummary
     changes: list[FieldChange] = []
     """What was asked: each field's value now (``previous``) and the refused one (``current``)."""
-    comment: str | None = None
+    comment: Annotated[
+        str | None, msgspec.Meta(examples=["We have escalated your request to our team lead."])
+    ] = None
     """The comment the change would have added."""
-    rule: str
+    rule: Annotated[str, msgspec.Meta(examples=["resolve-requires-assignee"])]
     """The lifecycle rule that refused it (as a 409 names it), or ``follow-on-depth`` for a loop."""
-    detail: str
-    reason: str
+    detail: Annotated[
+        str,
+        msgspec.Meta(
+            examples=["A resolved ticket needs an assignee; assign one or resolve with an agent's API key."]
+        ),
+    ]
+    reason: Annotated[str, msgspec.Meta(examples=["Resolve tickets the customer confirmed fixed"])]
     """Why the feature asked for it (``auto-close``, a rule's name)."""
     actor: Actor | None = None
 
